@@ -1,0 +1,103 @@
+"""Configuration: one Settings object read from ``OPSLAKE_*`` environment variables or a profile file.
+
+The embedded profile is the default (everything derives from ``home``). The stack profile is the same code
+with other values, loaded from ``deploy/profiles/<name>.env``; no business logic branches on the profile.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from opslake.exceptions import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROFILES_DIR = REPO_ROOT / "deploy" / "profiles"
+
+
+class Settings(BaseSettings):
+    """Every tunable of opslake. Paths are resolved to absolute URIs by the helpers below."""
+
+    model_config = SettingsConfigDict(env_prefix="OPSLAKE_", extra="ignore")
+
+    profile: str = "embedded"
+    home: Path = REPO_ROOT / ".lake"
+    out_dir: Path = REPO_ROOT / "out"
+    cache_dir: Path = Path.home() / ".cache" / "opslake"
+
+    # Compute
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "4g"
+    spark_shuffle_partitions: int = 8
+
+    # Iceberg catalog (JDBC). Empty uri -> SQLite file under home.
+    catalog_name: str = "lake"
+    catalog_uri: str = ""
+    catalog_user: str = ""
+    catalog_password: SecretStr = SecretStr("")
+    warehouse: str = ""  # empty -> file://<home>/warehouse
+    raw_uri: str = ""  # empty -> file://<home>/raw ; landing zone for immutable source files
+    models_uri: str = ""  # empty -> <warehouse>/models
+
+    # Object storage (S3 API); unused while the URIs above are file://
+    s3_endpoint: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key: SecretStr = SecretStr("")
+    s3_secret_key: SecretStr = SecretStr("")
+
+    # Lineage: "file" writes OpenLineage JSONL, "http" posts to Marquez.
+    lineage_transport: str = "file"
+    lineage_url: str = "http://127.0.0.1:5000"
+    lineage_namespace: str = "opslake"
+
+    # SQL engine for `opslake query`: "spark" or "trino".
+    sql_engine: str = "spark"
+    trino_host: str = "127.0.0.1"
+    trino_port: int = 8090
+    trino_user: str = "opslake"
+
+    # Analytics knobs
+    seed: int = 7
+    placement_algorithm: str = "annealing"
+    placement_time_limit_s: float = 0.3
+
+    @property
+    def catalog_jdbc_uri(self) -> str:
+        return self.catalog_uri or f"jdbc:sqlite:{self.home.resolve() / 'catalog.db'}"
+
+    @property
+    def warehouse_uri(self) -> str:
+        return self.warehouse or (self.home.resolve() / "warehouse").as_uri()
+
+    @property
+    def raw_root(self) -> str:
+        return self.raw_uri or (self.home.resolve() / "raw").as_uri()
+
+    @property
+    def models_root(self) -> str:
+        return self.models_uri or f"{self.warehouse_uri.rstrip('/')}/models"
+
+    @property
+    def lineage_file(self) -> Path:
+        return self.out_dir / "lineage.jsonl"
+
+    def table(self, namespace: str, name: str) -> str:
+        """Fully qualified Iceberg table name, e.g. ``lake.telemetry.node_metrics``."""
+        return f"{self.catalog_name}.{namespace}.{name}"
+
+
+def load_settings(profile: str | None = None) -> Settings:
+    """Build Settings from the environment, layered over ``deploy/profiles/<profile>.env`` if given.
+
+    Environment variables win over the profile file, so a deployment can override single values.
+    """
+    name = profile or os.environ.get("OPSLAKE_PROFILE", "embedded")
+    if name == "embedded":
+        return Settings()
+    env_file = PROFILES_DIR / f"{name}.env"
+    if not env_file.exists():
+        raise ConfigError(f"unknown profile {name!r}: {env_file} does not exist")
+    return Settings(_env_file=env_file, profile=name)  # type: ignore[call-arg]

@@ -1,0 +1,29 @@
+"""The one place for opslake's exception types."""
+
+
+class OpslakeError(Exception):
+    """Base class of every error opslake raises on purpose."""
+
+
+class ConfigError(OpslakeError):
+    """Raised when the configuration is missing or inconsistent."""
+
+
+class ServiceUnavailableError(OpslakeError):
+    """Raised when a service we depend on (Spark, MinIO, Trino, Marquez, ...) cannot be reached."""
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(f"{service} is not reachable: {detail}")
+        self.service = service
+
+
+class SourceFileError(OpslakeError):
+    """Raised when a landing or source file is corrupt or has the wrong schema."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+
+
+class DownloadError(OpslakeError):
+    """Raised when a pinned artifact (jar, JDK) cannot be downloaded or fails its checksum."""
