@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from opslake.config import Settings
 from opslake.jobs.common import JobResult
 from opslake.lake.landing import write_landing
@@ -19,3 +21,12 @@ def run(settings: Settings, telemetry: Telemetry, batch_id: str, logical_date: s
         result.rows_written[source] = len(frame)
         result.metrics[f"{source}_files"] = len(files)
     return result
+
+
+def run_external(
+    settings: Settings, source: str, frame: pd.DataFrame, batch_id: str, arrived_at: pd.Timestamp
+) -> int:
+    """Land an untrusted external batch of ``source`` in its arrival hour; returns its row count."""
+    options = StorageOptions.from_settings(settings)
+    write_landing(frame, source, settings.raw_root, options, batch_id, arrived_at=arrived_at)
+    return len(frame)

@@ -44,15 +44,20 @@ def write_landing(
     options: StorageOptions,
     batch_id: str,
     logical_date: str | None = None,
+    arrived_at: pd.Timestamp | None = None,
 ) -> list[LandedFile]:
     """Write ``frame`` as Parquet files partitioned by the event hour of the source's timestamp.
 
     Sources without a timestamp (node pools) land as a snapshot under ``logical_date``/hour=00.
+    Untrusted external batches pass ``arrived_at``: they land whole in the arrival hour, because their
+    timestamps may be missing, malformed or in the future (validation deals with that, not landing).
     """
     _schema, _keys, ts_column = SOURCES[source]
     fs, _ = open_uri(raw_uri, options)
     root = landing_root(raw_uri, source)
-    if ts_column:
+    if arrived_at is not None:
+        groups = [((arrived_at.strftime("%Y-%m-%d"), arrived_at.hour), frame)]  # type: ignore[assignment]
+    elif ts_column:
         stamps = pd.to_datetime(frame[ts_column], utc=True)
         groups = frame.groupby([stamps.dt.strftime("%Y-%m-%d"), stamps.dt.hour], sort=True)
     else:

@@ -22,10 +22,17 @@ TABLE_PROPERTIES = "'format-version'='2', 'write.parquet.compression-codec'='zst
 def ensure_table(
     spark: SparkSession, table: str, schema: pa.Schema, partition_by: Sequence[str] = ("dt",)
 ) -> None:
-    """Create ``table`` if missing. ``dt DATE`` is appended when partitioning by it."""
+    """Create ``table`` from an Arrow schema if missing. ``dt DATE`` is appended when partitioning by it."""
     columns = spark_ddl(schema)
     if "dt" in partition_by and "dt" not in schema.names:
         columns += ", dt DATE"
+    ensure_table_ddl(spark, table, columns, partition_by)
+
+
+def ensure_table_ddl(
+    spark: SparkSession, table: str, columns: str, partition_by: Sequence[str] = ("dt",)
+) -> None:
+    """Create ``table`` with Spark DDL ``columns`` (``"a INT, b STRING"``) if it does not exist."""
     partition = f"PARTITIONED BY ({', '.join(partition_by)})" if partition_by else ""
     spark.sql(
         f"CREATE TABLE IF NOT EXISTS {table} ({columns}) USING iceberg {partition} "

@@ -251,3 +251,25 @@ def grid_intensity(config: GeneratorConfig, rng: np.random.Generator) -> pd.Data
                 )
             )
     return pd.concat(frames, ignore_index=True)
+
+
+def malformed_node_metrics(config: GeneratorConfig) -> pd.DataFrame:
+    """A small batch with one row of each defect real sources send, as text (like a CSV export).
+
+    Validation must quarantine every row here except the first, which is a clean control row.
+    """
+    day = config.start + pd.Timedelta(hours=12)
+    good = {"ts": day.isoformat(), "node_id": "node-ext-1", "pool_id": "aws-us-east-1-m5.xlarge",
+            "provider": "aws", "region": "us-east-1", "cpu_util": "0.42", "mem_util": "0.51",
+            "disk_util": "0.33", "net_mbps": "80.5"}  # fmt: skip
+    later = (day + STEP).isoformat()
+    rows = [
+        good,  # control: accepted
+        {**good, "node_id": None, "ts": later},  # null key
+        {**good, "ts": later, "cpu_util": "1.7"},  # utilisation out of range
+        {**good, "ts": later, "node_id": "node-ext-2", "region": "mars-north-1"},  # unknown region
+        {**good, "ts": "2099-01-01T00:00:00+00:00"},  # future timestamp
+        dict(good),  # exact duplicate of the control row
+        {**good, "ts": later, "node_id": "node-ext-3", "mem_util": "n/a"},  # wrong type
+    ]
+    return pd.DataFrame(rows).astype(object)

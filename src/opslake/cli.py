@@ -1,0 +1,125 @@
+"""The ``opslake`` command: ``run`` the whole pipeline, ``query`` the catalog with SQL."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from opslake.config import Settings, load_settings
+from opslake.exceptions import OpslakeError
+
+console = Console()
+
+
+def _table(title: str, frame: pd.DataFrame) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*[f"{v:,.3f}" if isinstance(v, float) else str(v) for v in row])
+    return table
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from opslake.lake.session import build_session
+    from opslake.pipeline import run_pipeline
+    from opslake.report import collect_summary, render_html
+    from opslake.telemetry import GeneratorConfig
+
+    config = GeneratorConfig(
+        days=args.days, nodes=args.nodes, workloads=args.workloads, seed=settings.seed
+    )
+    started = time.perf_counter()
+    sessions = []
+
+    def factory():  # type: ignore[no-untyped-def]
+        sessions.append(build_session(settings))
+        return sessions[-1]
+
+    with console.status("starting") as status:
+
+        def progress(step: str) -> None:
+            console.log(f"[bold]{step}[/bold] ({time.perf_counter() - started:.0f}s)")
+            status.update(f"running {step}")
+
+        try:
+            outcome = run_pipeline(factory, settings, config, progress)
+            progress("summary")
+            summary = collect_summary(sessions[0], settings, outcome)
+        finally:
+            for spark in sessions:
+                spark.stop()
+    report = render_html(summary, settings.out_dir / "report.html")
+    rows = pd.DataFrame(sorted(summary.table_rows.items()), columns=["table", "rows"])
+    console.print(_table("Rows per table", rows))
+    console.print(_table("Ingest: rows in = accepted + rejected", summary.ingest))
+    placement = summary.placement
+    console.print(
+        f"Placement: {int(placement['nodes_used'].sum())} nodes used vs lower bound "
+        f"{int(placement['lower_bound'].sum())} over {len(placement)} pools "
+        f"({settings.placement_algorithm})"
+    )
+    a = summary.anomaly
+    console.print(
+        f"Anomaly (point level vs injected labels): precision {a['precision']:.3f} "
+        f"recall {a['recall']:.3f} F1 {a['f1']:.3f} ({a['flagged']} flagged, {a['labelled']} labelled)"
+    )
+    console.print(_table("Anomaly detection by injected type", summary.anomaly_by_type))
+    console.print(_table("Carbon by provider", summary.carbon_by_provider))
+    console.print(_table("Top carbon recommendations", summary.recommendations))
+    console.print(f"Report: {report}   Lineage: {settings.lineage_file}")
+    console.print(f"Done in {time.perf_counter() - started:.0f}s")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    from opslake.lake.session import build_session
+
+    spark = build_session(settings)
+    try:
+        frame = spark.sql(args.sql).limit(args.limit).toPandas()
+    finally:
+        spark.stop()
+    console.print(_table(args.sql, frame))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="opslake", description=__doc__)
+    parser.add_argument("--profile", default=None, help="configuration profile (default: embedded)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="generate telemetry and run every job in order")
+    run.add_argument("--days", type=int, default=7)
+    run.add_argument("--nodes", type=int, default=200)
+    run.add_argument("--workloads", type=int, default=2000)
+    run.set_defaults(func=cmd_run)
+    query = sub.add_parser("query", help="run SQL against the catalog")
+    query.add_argument("sql")
+    query.add_argument("--limit", type=int, default=100)
+    query.set_defaults(func=cmd_query)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args, load_settings(args.profile)))
+    except OpslakeError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
