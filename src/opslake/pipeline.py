@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from opslake.config import Settings
-from opslake.jobs import anomaly, carbon, ingest, land, placement
-from opslake.jobs.common import TELEMETRY_SOURCES, JobResult, analytics_table, telemetry_table
+from opslake.jobs import land
+from opslake.jobs.common import JobResult
+from opslake.jobs.registry import JOBS, LANDING_DATASETS, run_job
 from opslake.lineage import LineageRecorder
 from opslake.telemetry import GeneratorConfig, generate
 from opslake.telemetry.generator import malformed_node_metrics
@@ -46,7 +47,6 @@ def run_pipeline(
     """Generate, land and process ``config``'s telemetry; returns results for the summary."""
     outcome = PipelineRun()
     lineage = LineageRecorder(settings)
-    tel = [telemetry_table(settings, s) for s in TELEMETRY_SOURCES]
 
     def step(name: str, action: Callable[[], JobResult | list[JobResult]]) -> None:
         progress(name)
@@ -69,43 +69,14 @@ def run_pipeline(
         result.rows_written["node_metrics"] += dirty
         return result
 
-    with lineage.run("telemetry_land", [], [], raw_inputs=["generator"]):
+    with lineage.run("telemetry_land", [], [], raw_outputs=LANDING_DATASETS):
         step("land", land_all)
-    raw = [f"telemetry/{s}" for s in TELEMETRY_SOURCES]
     spark = spark_factory()
-    with lineage.run("ingest", [], [*tel, telemetry_table(settings, "rejects")], raw_inputs=raw):
-        step("ingest", lambda: ingest.run(spark, settings))
-    dates = ingested_dates(outcome.results)
-    outcome.dates = dates
-    t = {s: telemetry_table(settings, s) for s in TELEMETRY_SOURCES}
-    a = {n: analytics_table(settings, n) for n in _ANALYTICS}
-    with lineage.run(
-        "placement",
-        [t["workloads"], t["node_pools"], t["grid_intensity"]],
-        [a["placements"], a["placement_runs"]],
-    ):
-        step("placement", lambda: placement.run(spark, settings, dates))
-    with lineage.run("anomaly_train", [t["node_metrics"]], [a["anomaly_models"]]):
-        step("anomaly_train", lambda: anomaly.run_train(spark, settings, dates))
-    with lineage.run(
-        "anomaly_score",
-        [t["node_metrics"], a["anomaly_models"], t["anomaly_labels"]],
-        [a["anomalies"]],
-    ):
-        step("anomaly_score", lambda: anomaly.run_score(spark, settings, dates))
-    with lineage.run(
-        "carbon",
-        [t["node_metrics"], t["node_pools"], t["grid_intensity"], t["workloads"]],
-        [a["carbon_usage"], a["carbon_daily"], a["carbon_recommendations"]],
-    ):
-        step("carbon", lambda: carbon.run(spark, settings, dates))
+    for job in JOBS:
+        step(job, lambda job=job: run_job(spark, settings, job, outcome.dates, lineage))  # type: ignore[misc]
+        if job == "ingest":
+            outcome.dates = ingested_dates(outcome.results)
     return outcome
-
-
-_ANALYTICS = (
-    "placements", "placement_runs", "anomaly_models", "anomalies",
-    "carbon_usage", "carbon_daily", "carbon_recommendations",
-)  # fmt: skip
 
 
 def ingested_dates(results: list[JobResult]) -> list[str]:

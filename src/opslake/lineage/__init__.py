@@ -55,16 +55,22 @@ class LineageRecorder:
 
     @contextmanager
     def run(
-        self, job: str, inputs: Sequence[str], outputs: Sequence[str], raw_inputs: Sequence[str] = ()
+        self,
+        job: str,
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+        raw_inputs: Sequence[str] = (),
+        raw_outputs: Sequence[str] = (),
     ) -> Iterator[str]:
         """Context manager: START on entry, COMPLETE on success, FAIL (and re-raise) on error.
 
-        ``inputs``/``outputs`` are catalog table names; ``raw_inputs`` are landing paths relative to raw.
+        ``inputs``/``outputs`` are catalog table names; ``raw_*`` are landing paths relative to raw.
         """
         run_id = str(uuid.uuid4())
         ins = [InputDataset(namespace=self.catalog_ns, name=self.table(t)) for t in inputs]
         ins += [InputDataset(namespace=self.raw_ns, name=p) for p in raw_inputs]
         outs = [OutputDataset(namespace=self.catalog_ns, name=self.table(t)) for t in outputs]
+        outs += [OutputDataset(namespace=self.raw_ns, name=p) for p in raw_outputs]
         self._emit(RunState.START, job, run_id, ins, outs)
         try:
             yield run_id

@@ -1,0 +1,79 @@
+"""Run every benchmark and write ``benchmarks/results/<name>.json`` plus ``RESULTS.md``.
+
+    python -m benchmarks.run_all [--quick] [--only placement,anomaly_quality,spark]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+
+from benchmarks.common import RESULTS_DIR, BenchRow, write_results
+
+BENCHES = {
+    "placement": "benchmarks.bench_placement",
+    "anomaly_quality": "benchmarks.bench_anomaly_quality",
+    "spark": "benchmarks.bench_spark",
+}
+
+
+def markdown(results: dict[str, list[BenchRow]]) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Produced by `make bench` on this machine (2 cores, 24 GiB). Ratios are value / baseline, both",
+        "measured in the same process.",
+        "",
+        "| benchmark | metric | value | unit | baseline | ratio | target | met | note |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for rows in results.values():
+        for r in rows:
+            base = f"{r.baseline:.4g} ({r.baseline_name})" if r.baseline is not None else ""
+            ratio = f"{r.ratio:.3g}" if r.ratio is not None else ""
+            met = "" if r.met is None else ("yes" if r.met else "**no**")
+            lines.append(
+                f"| {r.benchmark} | {r.metric} | {r.value:.4g} | {r.unit} | {base} | {ratio} | "
+                f"{r.target} | {met} | {r.note} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="smaller inputs (smoke run)")
+    parser.add_argument("--only", default="", help="comma-separated subset of " + ",".join(BENCHES))
+    args = parser.parse_args(argv)
+    chosen = [b for b in BENCHES if not args.only or b in args.only.split(",")]
+    results: dict[str, list[BenchRow]] = {}
+    for name in chosen:
+        started = time.perf_counter()
+        module = importlib.import_module(BENCHES[name])
+        rows: list[BenchRow] = module.run(quick=args.quick)
+        write_results(name, rows)
+        results[name] = rows
+        print(f"{name}: {len(rows)} rows in {time.perf_counter() - started:.0f}s", flush=True)
+    if not args.only:
+        (RESULTS_DIR / "RESULTS.md").write_text(markdown(results))
+    else:
+        previous = {}
+        import json
+
+        for name in BENCHES:
+            path = RESULTS_DIR / f"{name}.json"
+            if name in results:
+                previous[name] = results[name]
+            elif path.exists():
+                data = json.loads(path.read_text())["rows"]
+                previous[name] = [
+                    BenchRow(**{k: v for k, v in row.items() if k != "ratio"}) for row in data
+                ]
+        (RESULTS_DIR / "RESULTS.md").write_text(markdown(previous))
+    print((RESULTS_DIR / "RESULTS.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Ingest against a real Spark + Iceberg (JDBC catalog on SQLite) lake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyspark.sql import SparkSession
+
+from opslake.config import Settings
+from opslake.exceptions import SourceFileError
+from opslake.jobs import ingest, land
+from opslake.telemetry import GeneratorConfig, generate
+from opslake.telemetry.generator import malformed_node_metrics
+
+pytestmark = pytest.mark.integration
+
+CONFIG = GeneratorConfig(days=2, nodes=6, workloads=40, seed=11)
+
+
+def _count(spark: SparkSession, table: str, where: str = "true") -> int:
+    return spark.sql(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}").first()["n"]  # type: ignore[index]
+
+
+@pytest.fixture(scope="module")
+def landed(lake_settings: Settings) -> Settings:
+    tel = generate(CONFIG)
+    land.run(lake_settings, tel, batch_id="t", logical_date="2026-11-17")
+    land.run_external(
+        lake_settings, "node_metrics", malformed_node_metrics(CONFIG), "external",
+        CONFIG.start + pd.Timedelta(hours=12),
+    )  # fmt: skip
+    return lake_settings
+
+
+def test_rows_in_equal_accepted_plus_rejected_and_rerun_does_not_duplicate(
+    spark: SparkSession, landed: Settings
+) -> None:
+    results = {r.job: r for r in ingest.run(spark, landed)}
+    metrics = results["ingest.node_metrics"].metrics
+    expected_in = 2 * 24 * 12 * 6 + 7
+    assert metrics["rows_in"] == expected_in
+    assert metrics["accepted"] + metrics["rejected"] == metrics["rows_in"]
+    assert metrics["rejected"] == 6
+    table = "lake.telemetry.node_metrics"
+    assert _count(spark, table) == metrics["accepted"]
+    rejects = "lake.telemetry.rejects"
+    assert _count(spark, rejects, "source = 'node_metrics'") == 6
+    reasons = {
+        r["reason"] for r in spark.sql(f"SELECT reason FROM {rejects}").collect()
+    }
+    assert "cpu_util out of range [0, 1]: 1.7" in reasons
+    assert "wrong type: mem_util=n/a" in reasons
+
+    # Same dates again: replaced, not duplicated.
+    again = {r.job: r for r in ingest.run(spark, landed)}
+    assert again["ingest.node_metrics"].metrics == metrics
+    assert _count(spark, table) == metrics["accepted"]
+    assert _count(spark, rejects, "source = 'node_metrics'") == 6
+
+
+def test_duplicates_across_files_are_rejected_once(spark: SparkSession, landed: Settings) -> None:
+    tel = generate(CONFIG)
+    copy = tel.node_metrics.head(5)
+    land.run_external(landed, "node_metrics", copy, "replayed", CONFIG.start + pd.Timedelta(hours=1))
+    try:
+        metrics = {r.job: r for r in ingest.run(spark, landed)}["ingest.node_metrics"].metrics
+        assert metrics["rejected"] == 6 + 5
+        assert _count(spark, "lake.telemetry.rejects", "reason LIKE 'duplicate key%another file%'") == 5
+        assert _count(spark, "lake.telemetry.node_metrics") == metrics["accepted"]
+    finally:
+        _remove_batch(landed, "replayed")
+        ingest.run(spark, landed)
+
+
+def test_corrupt_file_is_named_and_other_files_still_load(
+    spark: SparkSession, landed: Settings
+) -> None:
+    root = Path(landed.home) / "raw" / "telemetry" / "workloads" / "dt=2026-11-16" / "hour=03"
+    root.mkdir(parents=True, exist_ok=True)
+    corrupt = root / "part-corrupt.parquet"
+    corrupt.write_bytes(b"PAR1 this is not parquet")
+    try:
+        with pytest.raises(SourceFileError, match="part-corrupt.parquet"):
+            ingest.run(spark, landed)
+        # Every other source and every other workloads file loaded.
+        assert _count(spark, "lake.telemetry.node_metrics") > 0
+        good_workloads = len(generate(CONFIG).workloads)
+        assert _count(spark, "lake.telemetry.workloads") == good_workloads
+        assert _count(spark, "lake.telemetry.rejects", "row_number = -1") == 1
+    finally:
+        corrupt.unlink()
+        ingest.run(spark, landed)
+
+
+def _remove_batch(settings: Settings, batch: str) -> None:
+    for path in (Path(settings.home) / "raw").rglob(f"part-{batch}.parquet"):
+        path.unlink()
