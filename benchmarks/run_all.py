@@ -1,6 +1,6 @@
 """Run every benchmark and write ``benchmarks/results/<name>.json`` plus ``RESULTS.md``.
 
-    python -m benchmarks.run_all [--quick] [--only placement,anomaly_quality,spark]
+python -m benchmarks.run_all [--quick] [--only placement,anomaly_quality,spark]
 """
 
 from __future__ import annotations

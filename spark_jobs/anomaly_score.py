@@ -1,6 +1,6 @@
 """spark-submit entry point for the `anomaly_score` job; the logic lives in `opslake.jobs`.
 
-    spark-submit spark_jobs/anomaly_score.py --date 2026-11-22 [--profile stack]
+spark-submit spark_jobs/anomaly_score.py --date 2026-11-22 [--profile stack]
 """
 
 import sys

@@ -1,6 +1,6 @@
 """spark-submit entry point for the `carbon` job; the logic lives in `opslake.jobs`.
 
-    spark-submit spark_jobs/carbon.py --date 2026-11-22 [--profile stack]
+spark-submit spark_jobs/carbon.py --date 2026-11-22 [--profile stack]
 """
 
 import sys

@@ -14,7 +14,11 @@ from opslake.config import Settings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-BENCH = Path(os.environ.get("OPSLAKE_BENCH_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "bench"))
+BENCH = Path(
+    os.environ.get(
+        "OPSLAKE_BENCH_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "bench"
+    )
+)
 
 
 @pytest.fixture(scope="session")

@@ -154,7 +154,9 @@ def render_html(summary: Summary, path: Path) -> Path:
         parts.append(f"<h2>{html.escape(title)}</h2>")
         parts.append(frame.to_html(index=False, border=0) if not frame.empty else "<p>none</p>")
     for title, data in images.items():
-        parts.append(f"<h2>{title.title()}</h2><img alt='{title}' src='data:image/png;base64,{data}'>")
+        parts.append(
+            f"<h2>{title.title()}</h2><img alt='{title}' src='data:image/png;base64,{data}'>"
+        )
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items())
     parts.append(f"<p>Step timings: {html.escape(timing)}</p>")
     style = "body{font-family:sans-serif;max-width:1000px;margin:2em auto} td,th{padding:2px 8px}"

@@ -81,9 +81,18 @@ def test_lineage_has_start_and_complete_with_datasets(
     by_job: dict[str, list[str]] = {}
     for event in events:
         by_job.setdefault(event["job"]["name"], []).append(event["eventType"])
-    for job in ("telemetry_land", "ingest", "placement", "anomaly_train", "anomaly_score", "carbon"):
+    for job in (
+        "telemetry_land",
+        "ingest",
+        "placement",
+        "anomaly_train",
+        "anomaly_score",
+        "carbon",
+    ):
         assert by_job[job][:2] == ["START", "COMPLETE"], (job, by_job.get(job))
-    ingest = next(e for e in events if e["job"]["name"] == "ingest" and e["eventType"] == "COMPLETE")
+    ingest = next(
+        e for e in events if e["job"]["name"] == "ingest" and e["eventType"] == "COMPLETE"
+    )
     assert {d["name"] for d in ingest["outputs"]} >= {"telemetry.node_metrics", "telemetry.rejects"}
     assert any(d["name"] == "telemetry/node_metrics" for d in ingest["inputs"])
 

@@ -47,9 +47,7 @@ def test_rows_in_equal_accepted_plus_rejected_and_rerun_does_not_duplicate(
     assert _count(spark, table) == metrics["accepted"]
     rejects = "lake.telemetry.rejects"
     assert _count(spark, rejects, "source = 'node_metrics'") == 6
-    reasons = {
-        r["reason"] for r in spark.sql(f"SELECT reason FROM {rejects}").collect()
-    }
+    reasons = {r["reason"] for r in spark.sql(f"SELECT reason FROM {rejects}").collect()}
     assert "cpu_util out of range [0, 1]: 1.7" in reasons
     assert "wrong type: mem_util=n/a" in reasons
 
@@ -63,11 +61,16 @@ def test_rows_in_equal_accepted_plus_rejected_and_rerun_does_not_duplicate(
 def test_duplicates_across_files_are_rejected_once(spark: SparkSession, landed: Settings) -> None:
     tel = generate(CONFIG)
     copy = tel.node_metrics.head(5)
-    land.run_external(landed, "node_metrics", copy, "replayed", CONFIG.start + pd.Timedelta(hours=1))
+    land.run_external(
+        landed, "node_metrics", copy, "replayed", CONFIG.start + pd.Timedelta(hours=1)
+    )
     try:
         metrics = {r.job: r for r in ingest.run(spark, landed)}["ingest.node_metrics"].metrics
         assert metrics["rejected"] == 6 + 5
-        assert _count(spark, "lake.telemetry.rejects", "reason LIKE 'duplicate key%another file%'") == 5
+        assert (
+            _count(spark, "lake.telemetry.rejects", "reason LIKE 'duplicate key%another file%'")
+            == 5
+        )
         assert _count(spark, "lake.telemetry.node_metrics") == metrics["accepted"]
     finally:
         _remove_batch(landed, "replayed")
@@ -82,7 +85,7 @@ def test_corrupt_file_is_named_and_other_files_still_load(
     corrupt = root / "part-corrupt.parquet"
     corrupt.write_bytes(b"PAR1 this is not parquet")
     try:
-        with pytest.raises(SourceFileError, match="part-corrupt.parquet"):
+        with pytest.raises(SourceFileError, match=r"part-corrupt\.parquet"):
             ingest.run(spark, landed)
         # Every other source and every other workloads file loaded.
         assert _count(spark, "lake.telemetry.node_metrics") > 0

@@ -298,7 +298,9 @@ _INSTANCES: tuple[EmbodiedInstance, ...] = (
 _EPA = "EPA eGRID NERC region factor"
 _EEA = "EEA CO2 emission intensity"
 _CFP = "carbonfootprint.com 2021 electricity factors"
-_GOOGLE = "Google published grid intensity (without CFE%), cloud.google.com/sustainability/region-carbon"
+_GOOGLE = (
+    "Google published grid intensity (without CFE%), cloud.google.com/sustainability/region-carbon"
+)
 
 
 def _region(provider: str, region: str, t_per_kwh: float, origin: str) -> RegionIntensity:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -53,7 +53,7 @@ def features(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> D
     def per_node(frame: pd.DataFrame) -> pd.DataFrame:
         return window_features(frame.sort_values("ts").reset_index(drop=True))[columns]
 
-    feats = metrics.drop("dt", "pool_id").groupBy("node_id").applyInPandas(per_node, FEATURE_DDL)
+    feats: DataFrame = metrics.drop("dt", "pool_id").groupBy("node_id").applyInPandas(per_node, FEATURE_DDL)
     return feats.where(F.to_date("ts").isin(list(dates)))
 
 
@@ -77,8 +77,8 @@ def run_train(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> 
               "threshold": float(model.threshold), "model": to_bytes(model)}]
         )  # fmt: skip
 
-    trained = features(spark, settings, dates).groupBy("provider").applyInPandas(
-        train_scope, MODEL_DDL
+    trained = (
+        features(spark, settings, dates).groupBy("provider").applyInPandas(train_scope, MODEL_DDL)
     )
     # One small row per scope (a pickled forest of a few MB at most) comes back to be published.
     models = trained.collect()
@@ -127,7 +127,7 @@ def run_score(
     broadcast = spark.sparkContext.broadcast(artifacts)
     columns = [c.split()[0] for c in ANOMALY_DDL.split(", ")]
 
-    def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def score_batches(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         models: dict[str, AnomalyModel] = {k: from_bytes(v) for k, v in broadcast.value.items()}
         for batch in batches:
             for scope, part in batch.groupby("provider", sort=False):

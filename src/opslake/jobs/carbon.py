@@ -4,14 +4,14 @@ and per provider/region/day, plus time- and location-shift recommendations for p
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from opslake.carbon import location_shift, time_shift, usage_to_emissions
+from opslake.carbon.vectorized import emissions_output_schema
 from opslake.carbon.coefficients import embodied_table
 from opslake.config import Settings
 from opslake.jobs.common import JobResult, analytics_table, telemetry_table
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 INTERVAL_H = 5 / 60  # telemetry resolution
 STORAGE_TB_PER_NODE = 0.1  # attached SSD per node (CCF storage coefficient applies)
-PASSTHROUGH = ("dt", "node_id")
 EMISSION_COLUMNS = (
     "compute_kwh", "memory_kwh", "storage_kwh", "network_kwh", "total_kwh",
     "operational_gco2e", "embodied_gco2e", "total_gco2e",
@@ -53,9 +52,12 @@ def usage(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> Data
     pools = spark.table(telemetry_table(settings, "node_pools")).select(
         "pool_id", "instance_type", "vcpus", F.col("memory_gb")
     )
-    embodied = spark.createDataFrame(embodied_table()[
-        ["instance_type", "embodied_kgco2e_total", "largest_vcpus"]
-    ])  # fmt: skip
+    embodied_pd = embodied_table().rename(columns={"total_kgco2e": "embodied_kgco2e_total"})
+    embodied = spark.createDataFrame(
+        embodied_pd[["instance_type", "embodied_kgco2e_total", "largest_vcpus"]].astype(
+            {"largest_vcpus": float}
+        )
+    )
     grid = spark.table(telemetry_table(settings, "grid_intensity")).select(
         "region", F.col("ts").alias("hour"), "gco2_per_kwh"
     )
@@ -77,50 +79,38 @@ def usage(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> Data
 
 
 def emissions(usage_rows: DataFrame) -> DataFrame:
-    """Vectorised CCF over Arrow batches; carries ``dt`` and ``node_id`` through."""
-    from pyspark.sql import types as T
+    """Vectorised CCF over Arrow batches (``mapInArrow``); extra columns pass through unchanged."""
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
-    out_fields = [
-        T.StructField("dt", T.DateType()),
-        T.StructField("node_id", T.StringType()),
-        T.StructField("provider", T.StringType()),
-        T.StructField("region", T.StringType()),
-        T.StructField("ts", T.TimestampType()),
-        T.StructField("vcpu_hours", T.DoubleType()),
-        *[T.StructField(c, T.DoubleType()) for c in EMISSION_COLUMNS],
-        T.StructField("coefficients_version", T.StringType()),
-    ]
+    out_schema = emissions_output_schema(to_arrow_schema(usage_rows.schema))
 
-    def compute(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def compute(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            result = usage_to_emissions(batch)
-            vcpu_hours = pc.multiply(batch.column("vcpus"), batch.column("hours"))
-            columns = [batch.column(n) for n in ("dt", "node_id", "provider", "region", "ts")]
-            columns += [vcpu_hours] + [result.column(c) for c in EMISSION_COLUMNS]
-            columns.append(result.column("coefficients_version"))
-            names = [f.name for f in out_fields]
-            yield pa.RecordBatch.from_arrays(columns, names=names)
+            yield usage_to_emissions(batch)
 
-    return usage_rows.mapInArrow(compute, T.StructType(out_fields))
+    result: DataFrame = usage_rows.mapInArrow(compute, from_arrow_schema(out_schema))
+    return result
 
 
-def recommendations(
-    spark: SparkSession, settings: Settings, dates: Sequence[str]
-) -> DataFrame:
+def recommendations(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> DataFrame:
     """Time- and location-shift advice for the deferrable / flexible workloads placed on ``dates``."""
     from pyspark.sql import functions as F
 
-    grid = spark.table(telemetry_table(settings, "grid_intensity")).toPandas()  # regions x hours: small
+    grid = spark.table(
+        telemetry_table(settings, "grid_intensity")
+    ).toPandas()  # regions x hours: small
     pools = spark.table(telemetry_table(settings, "node_pools")).toPandas()
     placed = (
         spark.table(analytics_table(settings, "placements"))
         .where(F.col("dt").isin(list(dates)) & F.col("placed"))
         .select("dt", "workload_id", "pool_id")
-        .join(spark.table(telemetry_table(settings, "workloads")).drop("dt"), "workload_id", "inner")
+        .join(
+            spark.table(telemetry_table(settings, "workloads")).drop("dt"), "workload_id", "inner"
+        )
     )
     columns = [c.split()[0] for c in RECOMMENDATION_DDL.split(", ")]
 
-    def advise(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def advise(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             frame = batch.merge(pools[["pool_id", "provider", "region"]], on="pool_id", how="left")
             advice = pd.concat(
@@ -138,7 +128,9 @@ def run(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> JobRes
     """Compute and write carbon usage, daily aggregates with SCI, and recommendations for ``dates``."""
     from pyspark.sql import functions as F
 
-    per_interval = emissions(usage(spark, settings, dates))
+    per_interval = emissions(usage(spark, settings, dates)).withColumn(
+        "vcpu_hours", F.col("vcpus") * F.col("hours")
+    )
     sums = [F.sum(c).alias(c) for c in ("vcpu_hours", *EMISSION_COLUMNS)]
     hourly = per_interval.groupBy(
         "dt", F.date_trunc("hour", "ts").alias("hour"), "node_id", "provider", "region"
@@ -163,9 +155,12 @@ def run(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> JobRes
     ensure_table_ddl(spark, recs_table, RECOMMENDATION_DDL)
     replace_dates(recommendations(spark, settings, dates), recs_table, dates)
 
-    totals = spark.table(daily_table).where(F.col("dt").isin(list(dates))).agg(
-        F.sum("total_kwh").alias("kwh"), F.sum("total_gco2e").alias("g")
-    ).first()
+    totals = (
+        spark.table(daily_table)
+        .where(F.col("dt").isin(list(dates)))
+        .agg(F.sum("total_kwh").alias("kwh"), F.sum("total_gco2e").alias("g"))
+        .first()
+    )
     assert totals is not None
     counts = {
         t: spark.table(t).where(F.col("dt").isin(list(dates))).count()

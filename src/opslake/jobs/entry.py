@@ -14,6 +14,7 @@ from opslake.lineage import LineageRecorder
 
 logger = logging.getLogger(__name__)
 
+
 def main(job: str, argv: Sequence[str] | None = None) -> int:
     """Run ``job`` for the logical ``--date``s given (ingest: all landed dates when none given)."""
     from opslake.lake.session import build_session
@@ -24,7 +25,9 @@ def main(job: str, argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--date", action="append", dest="dates", help="logical date YYYY-MM-DD")
     parser.add_argument("--profile", default=None)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = load_settings(args.profile)
     if job != "ingest" and not args.dates:
         parser.error(f"{job} needs at least one --date")

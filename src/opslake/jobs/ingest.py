@@ -9,7 +9,7 @@ recorded in ``rejects`` with ``row_number = -1``) while the other files still lo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -50,12 +50,14 @@ def staged_schema(source: str) -> pa.Schema:
 
 
 def read_and_validate(
-    files: Iterator[pa.RecordBatch], source: str, options: StorageOptions, now: pd.Timestamp
+    files: Iterable[pa.RecordBatch], source: str, options: StorageOptions, now: pd.Timestamp
 ) -> Iterator[pa.RecordBatch]:
     """Executor side: read each landing file, validate it, yield accepted and rejected rows."""
     target = staged_schema(source)
     for batch in files:
-        for uri, dt in zip(batch.column("uri").to_pylist(), batch.column("dt").to_pylist(), strict=True):
+        for uri, dt in zip(
+            batch.column("uri").to_pylist(), batch.column("dt").to_pylist(), strict=True
+        ):
             yield _process_file(uri, dt, source, options, now, target)
 
 
@@ -87,7 +89,9 @@ def _to_batch(frame: pd.DataFrame, target: pa.Schema) -> pa.RecordBatch:
     frame = frame.reset_index(drop=True)
     out = pd.DataFrame(index=frame.index)
     for field in target:
-        values = frame[field.name] if field.name in frame.columns else pd.Series(None, index=frame.index)
+        values = (
+            frame[field.name] if field.name in frame.columns else pd.Series(None, index=frame.index)
+        )
         if field.type == TS:
             values = pd.to_datetime(values, utc=True).dt.floor("us")
         elif pa.types.is_integer(field.type):
@@ -112,7 +116,7 @@ def stage(
     now = pd.Timestamp.now(tz="UTC")
     schema = staged_schema(source)
 
-    def run_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def run_partition(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         return read_and_validate(batches, source, options, now)
 
     return listing.mapInArrow(run_partition, spark_ddl(schema)), covered
@@ -166,7 +170,9 @@ def ingest_source(
             replace_dates(typed, table, covered)
         else:
             replace_all(typed, table)
-        _replace_rejects(rejects.withColumn("dt", F.col("dt").cast("date")), rejects_table, source, covered)
+        _replace_rejects(
+            rejects.withColumn("dt", F.col("dt").cast("date")), rejects_table, source, covered
+        )
         counts = staged.groupBy(F.col("reason").isNull().alias("ok")).count().collect()
         by_ok = {bool(r["ok"]): int(r["count"]) for r in counts}
         file_errors = [
@@ -205,5 +211,7 @@ def run(
     results = [ingest_source(spark, settings, source, dates) for source in SOURCES]
     errors = [e for r in results for e in r.errors]
     if errors:
-        raise SourceFileError(", ".join(errors), f"{len(errors)} landing file(s) could not be ingested")
+        raise SourceFileError(
+            ", ".join(errors), f"{len(errors)} landing file(s) could not be ingested"
+        )
     return results

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -53,7 +53,7 @@ def pool_table(spark: SparkSession, settings: Settings) -> pd.DataFrame:
 def assign(workloads: DataFrame, pools: pd.DataFrame, weights: ScoringWeights) -> DataFrame:
     """Best feasible pool per workload (``pool_id`` null with a reason when there is none)."""
 
-    def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def score_batches(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             chosen = score_pools(batch, pools, weights)
             out = batch[["dt", "workload_id", "cpu", "memory_gb", "gpu"]].merge(
@@ -85,7 +85,8 @@ def pack(
             out[key] = summary[key]
         return out[columns]
 
-    return assigned.groupBy("dt", "pool_id").applyInPandas(pack_group, PLACEMENT_DDL)
+    packed: DataFrame = assigned.groupBy("dt", "pool_id").applyInPandas(pack_group, PLACEMENT_DDL)
+    return packed
 
 
 def run(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> JobResult:
@@ -98,7 +99,11 @@ def run(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> JobRes
     pools = pool_table(spark, settings)
     assigned = assign(workloads, pools, ScoringWeights())
     placed = pack(
-        assigned, pools, settings.placement_algorithm, settings.seed, settings.placement_time_limit_s
+        assigned,
+        pools,
+        settings.placement_algorithm,
+        settings.seed,
+        settings.placement_time_limit_s,
     ).persist()
     try:
         placements = analytics_table(settings, "placements")
@@ -106,8 +111,10 @@ def run(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> JobRes
         ensure_table_ddl(spark, placements, PLACEMENT_DDL)
         ensure_table_ddl(spark, runs, _run_ddl())
         replace_dates(placed, placements, dates)
-        run_rows = placed.where(F.col("nodes_used").isNotNull()).groupBy("dt", "pool_id").agg(
-            *[F.first(c).alias(c) for c in RUN_COLUMNS[2:]]
+        run_rows = (
+            placed.where(F.col("nodes_used").isNotNull())
+            .groupBy("dt", "pool_id")
+            .agg(*[F.first(c).alias(c) for c in RUN_COLUMNS[2:]])
         )
         replace_dates(run_rows, runs, dates)
         totals = placed.agg(

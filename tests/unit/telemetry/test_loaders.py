@@ -13,16 +13,29 @@ PAYLOAD = {
         "resultType": "matrix",
         "result": [
             {
-                "metric": {"__name__": "node_cpu_utilisation", "instance": "n1", "region": "eu-west-1",
-                           "provider": "aws", "pool_id": "p1"},
+                "metric": {
+                    "__name__": "node_cpu_utilisation",
+                    "instance": "n1",
+                    "region": "eu-west-1",
+                    "provider": "aws",
+                    "pool_id": "p1",
+                },
                 "values": [[1763251200, "0.5"], [1763251500, "0.25"]],
             },
             {
-                "metric": {"__name__": "node_memory_utilisation", "instance": "n1", "region": "eu-west-1",
-                           "provider": "aws", "pool_id": "p1"},
+                "metric": {
+                    "__name__": "node_memory_utilisation",
+                    "instance": "n1",
+                    "region": "eu-west-1",
+                    "provider": "aws",
+                    "pool_id": "p1",
+                },
                 "values": [[1763251200, "0.75"], [1763251500, "oops"]],
             },
-            {"metric": {"__name__": "unrelated_metric", "instance": "n1"}, "values": [[1763251200, "9"]]},
+            {
+                "metric": {"__name__": "unrelated_metric", "instance": "n1"},
+                "values": [[1763251200, "9"]],
+            },
         ],
     },
 }
@@ -43,10 +56,10 @@ def test_prometheus_matrix_becomes_one_row_per_node_and_timestamp() -> None:
 def test_prometheus_error_response_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"status": "error", "error": "timeout"}))
-    with pytest.raises(SourceFileError, match="bad.json"):
+    with pytest.raises(SourceFileError, match=r"bad\.json"):
         load_prometheus_json(path)
     path.write_text("{not json")
-    with pytest.raises(SourceFileError, match="bad.json"):
+    with pytest.raises(SourceFileError, match=r"bad\.json"):
         load_prometheus_json(path)
 
 
