@@ -17,6 +17,8 @@ Per metric ``m`` the features are:
 * ``m_mean_1h_z`` — robust z of the 1 h mean against the trailing 24 h baseline (catches bursts
   of short spikes and short shifts);
 * ``m_zero_run`` — number of consecutive rows, ending at this row, whose value is exactly 0;
+* ``m_zero_share`` — share of exact zeros in the trailing 24 h before this row (tells a metric
+  that is often 0 from one that is stuck at 0);
 * ``m_slope_24h`` — least-squares slope per hour over the trailing 24 h (memory leaks);
 * ``m_slope_z`` — that slope times 24 h divided by the robust scale of the de-seasonalised
   residual, i.e. how many "noise units" the level drifts per day.
@@ -49,6 +51,7 @@ SUFFIXES: tuple[str, ...] = (
     "_hod_z",
     "_mean_1h_z",
     "_zero_run",
+    "_zero_share",
     "_slope_24h",
     "_slope_z",
 )
@@ -114,14 +117,27 @@ def _rolling_slope(x: pd.Series, window: int, per_hour: float) -> pd.Series:
     return (slope * per_hour).fillna(0.0)
 
 
-def _seasonal_median(x: np.ndarray, period: int, days: int) -> np.ndarray:
-    """Median of the values exactly 1..``days`` periods earlier (NaN where none exist)."""
+def _seasonal_median(
+    x: np.ndarray, period: int, days: int, day_class: np.ndarray | None = None
+) -> np.ndarray:
+    """Median of the values exactly 1..``days`` periods earlier (NaN where none exist).
+
+    With ``day_class`` (e.g. 1 on weekends, 0 on weekdays), only earlier days of the same class
+    are used, so Saturdays are compared with weekends, not Fridays (NaN until such a day exists).
+    """
     n = len(x)
     lagged = np.full((days, n), np.nan)
     for k in range(1, days + 1):
         lag = k * period
         if lag < n:
             lagged[k - 1, lag:] = x[: n - lag]
+    if day_class is not None:
+        same = np.zeros((days, n), dtype=bool)
+        for k in range(1, days + 1):
+            lag = k * period
+            if lag < n:
+                same[k - 1, lag:] = day_class[lag:] == day_class[: n - lag]
+        lagged = np.where(same, lagged, np.nan)
     out = np.full(n, np.nan)
     have = ~np.all(np.isnan(lagged), axis=0)
     if have.any():
@@ -140,6 +156,7 @@ def series_features(
     values: pd.Series,
     step: pd.Timedelta,
     prefix: str,
+    day_class: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Causal features of one numeric series (see module docstring).
 
@@ -147,6 +164,8 @@ def series_features(
         values: The series, in time order, with a default RangeIndex.
         step: Sampling step.
         prefix: Name prefix of the returned columns (the metric name).
+        day_class: Optional class of each row's day (1 = weekend, 0 = weekday) for the
+            same-time-of-day baseline.
 
     Returns:
         Column name -> NaN-free float array, in :data:`SUFFIXES` order.
@@ -165,7 +184,7 @@ def series_features(
     scale = np.maximum(_MAD_TO_SIGMA * mad.fillna(np.inf), floor)
     rz = ((x - med) / scale).clip(-Z_CLIP, Z_CLIP).fillna(0.0)
 
-    seasonal = pd.Series(_seasonal_median(arr, day, _SEASON_DAYS))
+    seasonal = pd.Series(_seasonal_median(arr, day, _SEASON_DAYS, day_class))
     resid = x - seasonal
     resid_mad = resid.abs().shift(1).rolling(_SEASON_DAYS * day, min_periods=h1).median()
     resid_scale = np.maximum(_MAD_TO_SIGMA * resid_mad.fillna(np.inf), floor)
@@ -175,10 +194,12 @@ def series_features(
 
     mean_1h = x.rolling(h1, min_periods=1).mean()
     prev_m1 = mean_1h.shift(h1)
-    m1_med = prev_m1.rolling(day, min_periods=h1).median()
-    m1_mad = (prev_m1 - m1_med).abs().rolling(day, min_periods=h1).median()
+    m1_med = prev_m1.rolling(day, min_periods=h6).median()
+    m1_mad = (prev_m1 - m1_med).abs().rolling(day, min_periods=h6).median()
     m1_scale = np.maximum(_MAD_TO_SIGMA * m1_mad.fillna(np.inf), floor)
     m1_z = ((mean_1h - m1_med) / m1_scale).clip(-Z_CLIP, Z_CLIP).fillna(0.0)
+
+    zero_share = (x == 0.0).astype(float).shift(1).rolling(day, min_periods=1).mean().fillna(0.0)
 
     slope = _rolling_slope(x, day, float(per_hour))
     trend_scale = np.maximum(_MAD_TO_SIGMA * resid_mad.fillna(mad).fillna(np.inf), floor)
@@ -195,17 +216,26 @@ def series_features(
         f"{prefix}_hod_z": hod.to_numpy(),
         f"{prefix}_mean_1h_z": m1_z.to_numpy(),
         f"{prefix}_zero_run": _zero_run(arr),
+        f"{prefix}_zero_share": zero_share.to_numpy(),
         f"{prefix}_slope_24h": slope.to_numpy(),
         f"{prefix}_slope_z": slope_z.to_numpy(),
     }
     return {k: np.nan_to_num(np.asarray(v, dtype=float)) for k, v in out.items()}
 
 
-def _hours_of_day(ts: pd.Series) -> np.ndarray:
+def _utc_index(ts: pd.Series) -> pd.DatetimeIndex:
     stamps = pd.DatetimeIndex(pd.to_datetime(ts))
-    if stamps.tz is not None:
-        stamps = stamps.tz_convert("UTC")
+    return stamps.tz_convert("UTC") if stamps.tz is not None else stamps
+
+
+def _hours_of_day(ts: pd.Series) -> np.ndarray:
+    stamps = _utc_index(ts)
     return np.asarray(stamps.hour + stamps.minute / 60.0, dtype=float)
+
+
+def weekend_class(ts: pd.Series) -> np.ndarray:
+    """1.0 for rows on a Saturday or Sunday (UTC), else 0.0."""
+    return np.asarray(_utc_index(ts).dayofweek >= 5, dtype=float)
 
 
 def window_features(df: pd.DataFrame) -> pd.DataFrame:
@@ -228,9 +258,10 @@ def window_features(df: pd.DataFrame) -> pd.DataFrame:
     frame = df.sort_values("ts", kind="stable").reset_index(drop=True)
     step = infer_step(frame["ts"])
     hours = _hours_of_day(frame["ts"])
+    weekend = weekend_class(frame["ts"])
     columns: dict[str, np.ndarray] = {}
     for metric in METRICS:
-        columns.update(series_features(frame[metric], step, metric))
+        columns.update(series_features(frame[metric], step, metric, weekend))
     angle = 2.0 * np.pi * hours / 24.0
     columns["hour_sin"] = np.sin(angle)
     columns["hour_cos"] = np.cos(angle)

@@ -430,12 +430,33 @@ def embodied_table() -> pd.DataFrame:
     """Returns the embodied-emissions entries as a DataFrame, one row per instance type.
 
     Returns:
-        Columns ``provider, instance_type, vcpus, memory_gb, largest_vcpus, total_kgco2e,
-        ccf_row, source, version``.
+        Columns ``provider, instance_type, vcpus, memory_gb, largest_vcpus,
+        embodied_kgco2e_total, ccf_row, source, version`` (``embodied_kgco2e_total`` is
+        :attr:`EmbodiedInstance.total_kgco2e`, named as in the usage input schema).
     """
-    names = [f.name for f in fields(EmbodiedInstance)]
     rows = [
-        {**{n: getattr(i, n) for n in names}, "version": COEFFICIENTS_VERSION}
+        (
+            i.provider,
+            i.instance_type,
+            i.vcpus,
+            i.memory_gb,
+            i.largest_vcpus,
+            i.total_kgco2e,
+            i.ccf_row,
+            i.source,
+            COEFFICIENTS_VERSION,
+        )
         for i in COEFFICIENTS.instances
     ]
-    return pd.DataFrame(rows, columns=[*names, "version"])
+    columns = [
+        "provider",
+        "instance_type",
+        "vcpus",
+        "memory_gb",
+        "largest_vcpus",
+        "embodied_kgco2e_total",
+        "ccf_row",
+        "source",
+        "version",
+    ]
+    return pd.DataFrame(rows, columns=columns)

@@ -164,26 +164,31 @@ def _inject(
 ) -> pd.DataFrame:
     """Inject one anomaly of ``kind`` in place and return its labels (one row per affected point)."""
     n = len(ts)
+
+    def window(min_len: int, max_len: int) -> tuple[int, int]:
+        """A random [start, start+length) inside the series, shortened for short series."""
+        length = min(int(rng.integers(min_len, max_len)), n // 3)
+        return int(rng.integers(12, max(13, n - length - 12))), length
+
     if kind == "spike":
         metric = str(rng.choice(["cpu_util", "net_mbps"]))
-        start, length = int(rng.integers(12, n - 4)), int(rng.integers(1, 4))
+        start, length = window(1, 4)
         if metric == "cpu_util":
             values[metric][start : start + length] = rng.uniform(0.97, 1.0, length)
         else:
             values[metric][start : start + length] *= rng.uniform(5.0, 8.0)
     elif kind == "level_shift":
         metric = "cpu_util"
-        start, length = int(rng.integers(12, n - 100)), int(rng.integers(36, 96))  # 3-8 h
+        start, length = window(36, 96)  # 3-8 h
         shifted = values[metric][start : start + length] + rng.choice([-1, 1]) * 0.3
         values[metric][start : start + length] = np.clip(shifted, 0.0, 1.0)
     elif kind == "stuck_zero":
         metric = str(rng.choice(["cpu_util", "net_mbps", "disk_util"]))
-        start, length = int(rng.integers(12, n - 40)), int(rng.integers(12, 36))  # 1-3 h
+        start, length = window(12, 36)  # 1-3 h
         values[metric][start : start + length] = 0.0
     else:  # memory_leak: linear creep to ~0.98 over 12-36 h, then stays saturated until restart
         metric = "mem_util"
-        length = int(rng.integers(144, 432))
-        start = int(rng.integers(12, n - length - 24))
+        start, length = window(144, 432)
         level = values[metric][start]
         ramp = np.linspace(level, 0.98, length)
         values[metric][start : start + length] = np.maximum(
