@@ -17,8 +17,8 @@ Per metric ``m`` the features are:
 * ``m_mean_1h_z`` — robust z of the 1 h mean against the trailing 24 h baseline (catches bursts
   of short spikes and short shifts);
 * ``m_zero_run`` — number of consecutive rows, ending at this row, whose value is exactly 0;
-* ``m_zero_share`` — share of exact zeros in the trailing 24 h before this row (tells a metric
-  that is often 0 from one that is stuck at 0);
+* ``m_zero_run_prev_max`` — the longest zero run in the 7 days before the current run began
+  (tells a metric that is often 0 for a while from one that is stuck at 0);
 * ``m_slope_24h`` — least-squares slope per hour over the trailing 24 h (memory leaks);
 * ``m_slope_z`` — that slope times 24 h divided by the robust scale of the de-seasonalised
   residual, i.e. how many "noise units" the level drifts per day.
@@ -51,7 +51,7 @@ SUFFIXES: tuple[str, ...] = (
     "_hod_z",
     "_mean_1h_z",
     "_zero_run",
-    "_zero_share",
+    "_zero_run_prev_max",
     "_slope_24h",
     "_slope_z",
 )
@@ -102,6 +102,15 @@ def _zero_run(x: np.ndarray) -> np.ndarray:
     last_nonzero = np.where(is_zero, -1, idx)
     last_nonzero = np.maximum.accumulate(last_nonzero) if len(x) else last_nonzero
     return np.where(is_zero, idx - last_nonzero, 0).astype(float)
+
+
+def _prev_run_max(zero_run: np.ndarray, window: int) -> np.ndarray:
+    """Longest zero run within ``window`` rows before the start of the run at each row."""
+    if len(zero_run) == 0:
+        return zero_run.copy()
+    rmax = pd.Series(zero_run).rolling(window, min_periods=1).max().to_numpy()
+    before = np.arange(len(zero_run)) - zero_run.astype(int) - 1
+    return np.where(before >= 0, rmax[np.maximum(before, 0)], 0.0)
 
 
 def _rolling_slope(x: pd.Series, window: int, per_hour: float) -> pd.Series:
@@ -199,7 +208,7 @@ def series_features(
     m1_scale = np.maximum(_MAD_TO_SIGMA * m1_mad.fillna(np.inf), floor)
     m1_z = ((mean_1h - m1_med) / m1_scale).clip(-Z_CLIP, Z_CLIP).fillna(0.0)
 
-    zero_share = (x == 0.0).astype(float).shift(1).rolling(day, min_periods=1).mean().fillna(0.0)
+    zero_run = _zero_run(arr)
 
     slope = _rolling_slope(x, day, float(per_hour))
     trend_scale = np.maximum(_MAD_TO_SIGMA * resid_mad.fillna(mad).fillna(np.inf), floor)
@@ -215,8 +224,8 @@ def series_features(
         f"{prefix}_rz": rz.fillna(0.0).to_numpy(),
         f"{prefix}_hod_z": hod.to_numpy(),
         f"{prefix}_mean_1h_z": m1_z.to_numpy(),
-        f"{prefix}_zero_run": _zero_run(arr),
-        f"{prefix}_zero_share": zero_share.to_numpy(),
+        f"{prefix}_zero_run": zero_run,
+        f"{prefix}_zero_run_prev_max": _prev_run_max(zero_run, _SEASON_DAYS * day),
         f"{prefix}_slope_24h": slope.to_numpy(),
         f"{prefix}_slope_z": slope_z.to_numpy(),
     }

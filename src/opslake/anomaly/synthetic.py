@@ -185,4 +185,10 @@ def make_fleet(
         m, lab = make_node_series(n_points, seed * 1000 + i, chosen, node_id=f"node-{i:04d}")
         frames.append(m)
         labels.append(lab)
-    return pd.concat(frames, ignore_index=True), pd.concat(labels, ignore_index=True)
+    non_empty = [lab for lab in labels if not lab.empty]
+    label_frame = (
+        pd.concat(non_empty, ignore_index=True)
+        if non_empty
+        else pd.DataFrame({c: pd.Series(dtype=object) for c in LABEL_COLUMNS})
+    )
+    return pd.concat(frames, ignore_index=True), label_frame

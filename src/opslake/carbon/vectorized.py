@@ -53,7 +53,7 @@ def _raise(name: str, array: FloatArray, bad: npt.NDArray[np.bool_], rule: str) 
     position = int(np.flatnonzero(flat_bad)[0])
     raise ValueError(
         f"{name} {rule}: {int(flat_bad.sum())} invalid value(s), "
-        f"first at position {position}: {flat[position]!r}"
+        f"first at position {position}: {float(flat[position])!r}"
     )
 
 
@@ -366,11 +366,10 @@ def _canonical_columns(batch: pa.RecordBatch) -> dict[str, pa.Array]:
     return columns
 
 
-def _provider_index(provider: pa.Array) -> npt.NDArray[np.intp]:
-    normalised = pc.utf8_lower(pc.utf8_trim_whitespace(provider))
+def _provider_index(normalised: pa.Array) -> npt.NDArray[np.intp]:
     index = pc.index_in(normalised, value_set=_PROVIDER_NAMES)
     if index.null_count:
-        unknown = pc.unique(pc.filter(provider, pc.is_null(index))).to_pylist()
+        unknown = pc.unique(pc.filter(normalised, pc.is_null(index))).to_pylist()
         raise ValueError(
             f"unknown provider(s) {sorted(map(str, unknown))}; "
             f"expected one of {_PROVIDER_NAMES.to_pylist()}"
@@ -406,6 +405,7 @@ def usage_to_emissions(batch: pa.RecordBatch) -> pa.RecordBatch:
             out of range (the message names the column, the count and the first bad position).
     """
     columns = _canonical_columns(batch)
+    columns["provider"] = pc.utf8_lower(pc.utf8_trim_whitespace(columns["provider"]))
     index = _provider_index(columns["provider"])
     min_w, max_w, pue, lifespan = _MIN_W[index], _MAX_W[index], _PUE[index], _LIFESPAN[index]
 

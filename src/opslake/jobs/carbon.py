@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow as pa
 
-from opslake.carbon import location_shift, time_shift, usage_to_emissions
+from opslake.carbon import location_shift, time_shift, top_recommendations, usage_to_emissions
 from opslake.carbon.vectorized import emissions_output_schema
 from opslake.carbon.coefficients import embodied_table
 from opslake.config import Settings
@@ -113,8 +113,8 @@ def recommendations(spark: SparkSession, settings: Settings, dates: Sequence[str
     def advise(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             frame = batch.merge(pools[["pool_id", "provider", "region"]], on="pool_id", how="left")
-            advice = pd.concat(
-                [time_shift(grid, frame), location_shift(grid, pools, frame)], ignore_index=True
+            advice = top_recommendations(
+                time_shift(grid, frame), location_shift(grid, pools, frame), n=None
             )
             if advice.empty:
                 continue

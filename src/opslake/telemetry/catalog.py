@@ -46,19 +46,20 @@ INSTANCE_TYPES: tuple[InstanceType, ...] = (
     InstanceType("azure", "E8s_v5", 8, 64, 0, 0.504),
 )
 
-# Typical grid intensity (gCO2e/kWh), used as the centre of the generated hourly series.
+# Annual mean grid intensity (gCO2e/kWh) per region, the centre of the generated hourly series; the
+# same values as the CCF table in opslake.carbon.coefficients (Appendix V of the CCF methodology).
 GRID_MEAN: dict[str, float] = {
     "us-east-1": 379.0,
     "us-west-2": 322.0,
-    "eu-west-1": 316.0,
-    "eu-central-1": 338.0,
+    "eu-west-1": 278.6,
+    "eu-central-1": 311.0,
     "ap-southeast-1": 408.0,
     "us-central1": 454.0,
-    "europe-west1": 167.0,
-    "europe-north1": 88.0,
+    "europe-west1": 212.0,
+    "europe-north1": 133.0,
     "asia-east1": 540.0,
     "eastus": 379.0,
-    "westeurope": 328.0,
-    "northeurope": 316.0,
+    "westeurope": 328.4,
+    "northeurope": 278.6,
     "southeastasia": 408.0,
 }

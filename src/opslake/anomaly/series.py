@@ -1,0 +1,88 @@
+"""Unsupervised scoring of a single ``timestamp, value`` series (e.g. NAB files).
+
+The series gets the same causal features as a node metric (see
+:mod:`opslake.anomaly.features`), an IsolationForest is trained on the series itself and the
+two-part decision rule of :mod:`opslake.anomaly.model` is applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import pandas as pd
+
+from opslake.anomaly.features import infer_step, series_features, weekend_class
+from opslake.anomaly.model import DEFAULT_MIN_EVIDENCE, score, train
+
+logger = logging.getLogger(__name__)
+
+VALUE = "value"
+
+
+def series_feature_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Features of a ``timestamp, value`` series (columns prefixed ``value``), NaN-free.
+
+    Args:
+        df: Rows with ``timestamp`` and ``value``; sorted by ``timestamp`` here.
+
+    Returns:
+        ``timestamp`` plus the feature columns, in time order.
+
+    Raises:
+        KeyError: If ``timestamp`` or ``value`` is missing.
+    """
+    missing = [c for c in ("timestamp", VALUE) if c not in df.columns]
+    if missing:
+        raise KeyError(f"score_series: missing columns {missing}")
+    frame = df.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    ts = pd.to_datetime(frame["timestamp"])
+    feats = series_features(
+        pd.to_numeric(frame[VALUE], errors="coerce"), infer_step(ts), VALUE, weekend_class(ts)
+    )
+    return pd.concat([frame[["timestamp"]], pd.DataFrame(feats)], axis=1)
+
+
+def score_series(
+    df: pd.DataFrame,
+    seed: int = 0,
+    contamination: float | Literal["auto"] = "auto",
+    min_evidence: float = DEFAULT_MIN_EVIDENCE,
+) -> pd.DataFrame:
+    """Score one series with an IsolationForest trained on the series itself.
+
+    Args:
+        df: Rows with ``timestamp`` and ``value`` (any order; non-numeric values are treated as
+            missing and carried forward).
+        seed: Random state of the forest.
+        contamination: See :func:`opslake.anomaly.model.train`.
+        min_evidence: Minimum robust deviation for a flag.
+
+    Returns:
+        ``timestamp, value, score, is_anomaly`` in time order.
+
+    Raises:
+        KeyError: If ``timestamp`` or ``value`` is missing.
+        ValueError: If ``df`` is empty.
+    """
+    feats = series_feature_frame(df)
+    if feats.empty:
+        raise ValueError("score_series: empty series")
+    model = train(
+        feats,
+        scope="series",
+        version="series",
+        seed=seed,
+        contamination=contamination,
+        min_evidence=min_evidence,
+    )
+    scored = score(model, feats)
+    frame = df.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "timestamp": frame["timestamp"],
+            VALUE: frame[VALUE],
+            "score": scored["score"].to_numpy(dtype=float),
+            "is_anomaly": scored["is_anomaly"].to_numpy(dtype=bool),
+        }
+    )
