@@ -32,9 +32,7 @@ def _f1(precision: float, recall: float) -> float:
     return _ratio(2.0 * precision * recall, precision + recall)
 
 
-def precision_recall_f1(
-    predicted: npt.ArrayLike, actual: npt.ArrayLike
-) -> dict[str, float]:
+def precision_recall_f1(predicted: npt.ArrayLike, actual: npt.ArrayLike) -> dict[str, float]:
     """Point-level precision, recall and F1 of boolean predictions.
 
     Args:

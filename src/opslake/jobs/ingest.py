@@ -122,23 +122,22 @@ def stage(
     return listing.mapInArrow(run_partition, spark_ddl(schema)), covered
 
 
-def split_duplicates(staged: DataFrame, keys: Sequence[str]) -> tuple[DataFrame, DataFrame]:
-    """Accepted rows unique on ``keys`` across files, and the cross-file duplicates as rejects."""
+def classify(staged: DataFrame, keys: Sequence[str]) -> DataFrame:
+    """Add ``outcome``: ``accepted``, ``duplicate`` (valid row whose key an earlier file already had),
+    ``rejected`` (failed validation) or ``file_error`` (unreadable file)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    accepted = staged.where(F.col("reason").isNull())
-    first_wins = Window.partitionBy(*keys).orderBy("source_file", "row_number")
-    ranked = accepted.withColumn("_rank", F.row_number().over(first_wins))
-    unique = ranked.where(F.col("_rank") == 1).drop("_rank")
-    duplicates = ranked.where(F.col("_rank") > 1).select(
-        "dt",
-        "source_file",
-        "row_number",
-        F.lit(f"duplicate key {','.join(keys)} (already in another file)").alias("reason"),
-        F.to_json(F.struct(*[c for c in staged.columns if c not in _EXTRA.names])).alias("raw"),
+    is_valid = F.col("reason").isNull()
+    first_wins = Window.partitionBy(is_valid, *keys).orderBy("source_file", "row_number")
+    rank = F.row_number().over(first_wins)
+    outcome = (
+        F.when(F.col("row_number") == FILE_ERROR_ROW, "file_error")
+        .when(~is_valid, "rejected")
+        .when(rank == 1, "accepted")
+        .otherwise("duplicate")
     )
-    return unique, duplicates
+    return staged.withColumn("outcome", outcome)
 
 
 def ingest_source(
@@ -147,46 +146,55 @@ def ingest_source(
     """Ingest one source; returns rows accepted/rejected and any unreadable files."""
     from pyspark.sql import functions as F
 
-    schema, keys, _ts = SOURCES[source]
+    schema, keys, ts_column = SOURCES[source]
     staged, covered = stage(spark, settings, source, dates)
     result = JobResult(job=f"ingest.{source}")
     if not covered:
         logger.warning("no landing files for %s", source)
         return result
-    staged = staged.persist()
+    table = telemetry_table(settings, source)
+    rejects_table = telemetry_table(settings, "rejects")
+    ensure_table(spark, table, schema, ("dt",) if ts_column else ())
+    ensure_table(spark, rejects_table, REJECTS)
+    classified = classify(staged, keys).withColumn("dt", F.col("dt").cast("date")).persist()
     try:
-        unique, duplicates = split_duplicates(staged, keys)
-        row_rejects = staged.where(F.col("reason").isNotNull()).select(
-            "dt", "source_file", "row_number", "reason", "raw"
-        )
-        rejects = row_rejects.unionByName(duplicates).withColumn("source", F.lit(source))
-        table = telemetry_table(settings, source)
-        rejects_table = telemetry_table(settings, "rejects")
-        partitioned = bool(SOURCES[source][2])
-        ensure_table(spark, table, schema, ("dt",) if partitioned else ())
-        ensure_table(spark, rejects_table, REJECTS)
-        typed = unique.withColumn("dt", F.col("dt").cast("date"))
-        if partitioned:
-            replace_dates(typed, table, covered)
+        accepted = classified.where(F.col("outcome") == "accepted")
+        if ts_column:
+            replace_dates(accepted, table, covered)
         else:
-            replace_all(typed, table)
-        _replace_rejects(
-            rejects.withColumn("dt", F.col("dt").cast("date")), rejects_table, source, covered
+            replace_all(accepted, table)
+        duplicate_reason = f"duplicate key {','.join(keys)} (already in another file)"
+        raw_json = F.to_json(F.struct(*[c for c in staged.columns if c not in _EXTRA.names]))
+        rejects = classified.where(F.col("outcome") != "accepted").select(
+            F.lit(source).alias("source"),
+            "dt",
+            "source_file",
+            "row_number",
+            F.when(F.col("outcome") == "duplicate", F.lit(duplicate_reason))
+            .otherwise(F.col("reason"))
+            .alias("reason"),
+            F.when(F.col("outcome") == "duplicate", raw_json).otherwise(F.col("raw")).alias("raw"),
         )
-        counts = staged.groupBy(F.col("reason").isNull().alias("ok")).count().collect()
-        by_ok = {bool(r["ok"]): int(r["count"]) for r in counts}
-        file_errors = [
-            r["reason"] + f" ({r['source_file']})"
-            for r in staged.where(F.col("row_number") == FILE_ERROR_ROW).collect()
-        ]
-        n_dup = duplicates.count()
+        _replace_rejects(rejects, rejects_table, source, covered)
+        counts = {
+            str(r["outcome"]): int(r["count"])
+            for r in classified.groupBy("outcome").count().collect()
+        }
+        file_errors = []
+        if counts.get("file_error"):
+            file_errors = [
+                f"{r['reason']} ({r['source_file']})"
+                for r in classified.where(F.col("outcome") == "file_error").collect()
+            ]
     finally:
-        staged.unpersist()
-    result.rows_written = {table: by_ok.get(True, 0) - n_dup}
+        classified.unpersist()
+    accepted_n = counts.get("accepted", 0)
+    rejected_n = counts.get("rejected", 0) + counts.get("duplicate", 0)
+    result.rows_written = {table: accepted_n}
     result.metrics = {
-        "rows_in": by_ok.get(True, 0) + by_ok.get(False, 0) - len(file_errors),
-        "accepted": by_ok.get(True, 0) - n_dup,
-        "rejected": by_ok.get(False, 0) - len(file_errors) + n_dup,
+        "rows_in": accepted_n + rejected_n,
+        "accepted": accepted_n,
+        "rejected": rejected_n,
         "dates": covered,
     }
     result.errors = file_errors

@@ -1,0 +1,179 @@
+"""Anomaly detection quality: precision / recall / F1 against a plain 3-sigma baseline.
+
+Synthetic fleets (opslake.anomaly.synthetic, train seed 100, held-out test seeds 300-302) and the
+NAB artificialWithAnomaly files. Point level and event level (one alert = flagged points less than
+1 h apart; a window is detected if any flagged point falls inside it). The baseline flags
+``|x - mean| > 3 std`` of each raw series (per node and metric), computed in the same process.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.common import BenchRow, Timer, bench_data_dir, write_results
+from opslake.anomaly import score, score_series, train, window_features
+from opslake.anomaly.evaluation import (
+    combine,
+    event_metrics,
+    label_windows,
+    nab_score,
+    nab_windows,
+    precision_recall_f1,
+)
+from opslake.anomaly.features import METRICS
+from opslake.anomaly.synthetic import make_fleet
+
+GAP = pd.Timedelta("1h")
+NAME = "anomaly_quality"
+
+
+def _three_sigma(values: pd.Series) -> np.ndarray:
+    x = values.to_numpy(dtype=float)
+    sd = float(np.std(x))
+    return np.abs(x - np.mean(x)) > 3.0 * sd if sd > 0 else np.zeros(len(x), dtype=bool)
+
+
+def _features(metrics: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([window_features(g) for _, g in metrics.groupby("node_id")], ignore_index=True)
+
+
+def _rows(bench: str, ours: dict[str, float], base: dict[str, float], level: str) -> list[BenchRow]:
+    rows = []
+    for metric in ("precision", "recall", "f1"):
+        target = ">= 1.0x baseline" if metric == "f1" else ""
+        met = ours[metric] >= base[metric] if metric == "f1" else None
+        rows.append(
+            BenchRow(
+                benchmark=bench,
+                metric=f"{level}_{metric}",
+                value=round(ours[metric], 4),
+                unit="ratio",
+                baseline=round(base[metric], 4),
+                baseline_name="3-sigma on raw value",
+                target=target,
+                met=met,
+            )
+        )
+    return rows
+
+
+def synthetic_rows(quick: bool) -> list[BenchRow]:
+    """Quality on held-out synthetic fleets."""
+    n_nodes = 6 if quick else 12
+    test_seeds = (300,) if quick else (300, 301, 302)
+    metrics, _ = make_fleet(n_nodes, 4032, seed=100)
+    with Timer() as t_train:
+        model = train(_features(metrics), scope="synthetic/all", version="bench", seed=0)
+    points, base_points, events, base_events = [], [], [], []
+    with Timer() as t_score:
+        for seed in test_seeds:
+            m, labels = make_fleet(n_nodes, 4032, seed=seed)
+            scored = score(model, _features(m))
+            key = set(zip(labels["node_id"], labels["ts"], strict=True))
+            actual = np.array([k in key for k in zip(scored["node_id"], scored["ts"], strict=True)])
+            points.append(precision_recall_f1(scored["is_anomaly"], actual))
+            m = m.sort_values(["node_id", "ts"], ignore_index=True)
+            base_flag = np.zeros(len(m), dtype=bool)
+            for _, idx in m.groupby("node_id").groups.items():
+                for metric in METRICS:
+                    base_flag[np.asarray(idx)] |= _three_sigma(m.loc[idx, metric])
+            base_actual = np.array([k in key for k in zip(m["node_id"], m["ts"], strict=True)])
+            base_points.append(precision_recall_f1(base_flag, base_actual))
+            for node, g in scored.groupby("node_id"):
+                lab = labels[labels["node_id"] == node]
+                wins = [
+                    w
+                    for _, lg in lab.groupby(["metric", "anomaly_type"])
+                    for w in label_windows(lg)
+                ]
+                events.append(event_metrics(g.loc[g["is_anomaly"], "ts"], wins, max_gap=GAP))
+                node_rows = (m["node_id"] == node).to_numpy()
+                base_ts = m.loc[node_rows & base_flag, "ts"]
+                base_events.append(event_metrics(base_ts, wins, max_gap=GAP))
+    rows = _rows("synthetic", combine(points), combine(base_points), "point")
+    rows += _rows("synthetic", combine(events), combine(base_events), "event")
+    rows.append(BenchRow("synthetic", "train_seconds", round(t_train.seconds, 3), "s"))
+    rows.append(BenchRow("synthetic", "score_seconds", round(t_score.seconds, 3), "s"))
+    return rows
+
+
+def nab_rows() -> list[BenchRow]:
+    """Quality on each NAB artificialWithAnomaly file and the mean over files."""
+    nab = bench_data_dir() / "nab"
+    files = sorted((nab / "data" / "artificialWithAnomaly").glob("*.csv"))
+    if not files:
+        return [BenchRow("nab", "skipped", 0.0, "", note=f"no NAB data under {nab}")]
+    windows_json = json.loads((nab / "labels" / "combined_windows.json").read_text())
+    rows: list[BenchRow] = []
+    per_file: list[tuple[dict[str, float], dict[str, float], float, float]] = []
+    for path in files:
+        df = pd.read_csv(path, parse_dates=["timestamp"])
+        windows = nab_windows(windows_json, path.name)
+        scored = score_series(df)
+        base = _three_sigma(scored["value"])
+        ts = scored["timestamp"]
+        ours_ev = event_metrics(ts[scored["is_anomaly"].to_numpy()], windows, max_gap=GAP)
+        base_ev = event_metrics(ts[base], windows, max_gap=GAP)
+        ours_nab = nab_score(ts, scored["is_anomaly"], windows)["normalized"]
+        base_nab = nab_score(ts, base, windows)["normalized"]
+        in_window = np.zeros(len(ts), dtype=bool)
+        for a, b in windows:
+            in_window |= ((ts >= a) & (ts <= b)).to_numpy()
+        ours_pt = precision_recall_f1(scored["is_anomaly"], in_window)
+        base_pt = precision_recall_f1(base, in_window)
+        bench = f"nab/{path.stem}"
+        rows += _rows(bench, ours_pt, base_pt, "point")
+        rows += _rows(bench, ours_ev, base_ev, "event")
+        rows.append(
+            BenchRow(
+                bench, "nab_standard", round(ours_nab, 2), "score", round(base_nab, 2), "3-sigma"
+            )
+        )
+        per_file.append((ours_ev, base_ev, ours_nab, base_nab))
+    for metric in ("precision", "recall", "f1"):
+        ours = float(np.mean([p[0][metric] for p in per_file]))
+        base = float(np.mean([p[1][metric] for p in per_file]))
+        rows.append(
+            BenchRow(
+                "nab/mean", f"event_{metric}", round(ours, 4), "ratio", round(base, 4), "3-sigma"
+            )
+        )
+    rows.append(
+        BenchRow(
+            "nab/mean",
+            "nab_standard",
+            round(float(np.mean([p[2] for p in per_file])), 2),
+            "score",
+            round(float(np.mean([p[3] for p in per_file])), 2),
+            "3-sigma",
+        )
+    )
+    return rows
+
+
+def run(quick: bool = False) -> list[BenchRow]:
+    """All rows of the anomaly quality benchmark.
+
+    Args:
+        quick: Fewer synthetic nodes and one test seed.
+
+    Returns:
+        Benchmark rows (value vs same-process 3-sigma baseline).
+    """
+    return synthetic_rows(quick) + nab_rows()
+
+
+if __name__ == "__main__":
+    import sys
+
+    result = run(quick="--quick" in sys.argv)
+    for r in result:
+        ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
+        print(
+            f"{r.benchmark:42s} {r.metric:18s} {r.value:>9} base={r.baseline!s:>8} {ratio:>7} {r.note}"
+        )
+    if "--write" in sys.argv:
+        print(write_results(NAME, result))
