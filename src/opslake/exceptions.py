@@ -27,3 +27,11 @@ class SourceFileError(OpslakeError):
 
 class DownloadError(OpslakeError):
     """Raised when a pinned artifact (jar, JDK) cannot be downloaded or fails its checksum."""
+
+
+class ModelArtifactError(OpslakeError):
+    """Raised when a model artifact cannot be decoded or is not an AnomalyModel."""
+
+
+class FeatureMismatchError(OpslakeError):
+    """Raised when the features given to train/score lack columns the model needs."""

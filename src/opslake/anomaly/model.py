@@ -33,7 +33,7 @@ import sklearn
 from sklearn.ensemble import IsolationForest
 
 from opslake.anomaly.features import MODEL_SUFFIXES, Z_CLIP
-from opslake.exceptions import OpslakeError
+from opslake.exceptions import FeatureMismatchError, ModelArtifactError
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +46,6 @@ AUTO_SCORE_Z = 2.0
 #: event-level F1 on tuning seeds 100 (train) / 200-202 (test) among 6, 8, 10.
 DEFAULT_MIN_EVIDENCE = 8.0
 SCORE_COLUMNS: tuple[str, ...] = ("score", "is_anomaly", "top_metric", "model_version")
-
-
-class ModelArtifactError(OpslakeError):
-    """Raised when a model artifact cannot be decoded or is not an AnomalyModel."""
-
-
-class FeatureMismatchError(OpslakeError):
-    """Raised when the features given to train/score lack columns the model needs."""
 
 
 @dataclass(frozen=True)

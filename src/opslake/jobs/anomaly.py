@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow.fs as pafs
 
 from opslake.anomaly import AnomalyModel, score, train, window_features
-from opslake.anomaly.features import FEATURE_COLUMNS
+from opslake.anomaly.features import METRICS
 from opslake.anomaly.model import from_bytes, to_bytes
 from opslake.config import Settings
 from opslake.jobs.common import JobResult, analytics_table, telemetry_table
@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 KEY_DDL = "ts TIMESTAMP, node_id STRING, provider STRING, region STRING"
-FEATURE_DDL = KEY_DDL + "".join(f", {c} DOUBLE" for c in FEATURE_COLUMNS)
+# The forest and its evidence rule read only the per-metric robust deviations; shipping just these
+# between JVM and Python (instead of all window features) keeps the Arrow transfer small.
+MODEL_COLUMNS = tuple(f"{m}_dev" for m in METRICS)
+FEATURE_DDL = KEY_DDL + "".join(f", {c} DOUBLE" for c in MODEL_COLUMNS)
 MODEL_DDL = "scope STRING, version STRING, n_rows BIGINT, threshold DOUBLE, model BINARY"
 REGISTRY_DDL = (
     "version STRING, scope STRING, trained_at TIMESTAMP, n_rows BIGINT, threshold DOUBLE, "
