@@ -56,8 +56,37 @@ def features(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> D
     def per_node(frame: pd.DataFrame) -> pd.DataFrame:
         return window_features(frame.sort_values("ts").reset_index(drop=True))[columns]
 
-    feats: DataFrame = metrics.drop("dt", "pool_id").groupBy("node_id").applyInPandas(per_node, FEATURE_DDL)
+    feats: DataFrame = (
+        metrics.drop("dt", "pool_id").groupBy("node_id").applyInPandas(per_node, FEATURE_DDL)
+    )
     return feats.where(F.to_date("ts").isin(list(dates)))
+
+
+def write_features(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> DataFrame:
+    """(Re)compute the model features of ``dates`` into ``analytics.anomaly_features``.
+
+    Train and score both read this table, so the per-node window pass runs once per date, and
+    analysts can see what the model saw.
+    """
+    from pyspark.sql import functions as F
+
+    table = analytics_table(settings, "anomaly_features")
+    ensure_table_ddl(spark, table, f"dt DATE, {FEATURE_DDL}")
+    replace_dates(features(spark, settings, dates).withColumn("dt", F.to_date("ts")), table, dates)
+    return spark.table(table).where(F.col("dt").isin(list(dates))).drop("dt")
+
+
+def stored_features(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> DataFrame:
+    """Features of ``dates`` from the table, computing them first if any date is missing."""
+    from pyspark.sql import functions as F
+
+    table = analytics_table(settings, "anomaly_features")
+    if spark.catalog.tableExists(table):
+        stored = spark.table(table).where(F.col("dt").isin(list(dates)))
+        present = {str(r["dt"]) for r in stored.select("dt").distinct().collect()}
+        if present >= set(dates):
+            return stored.drop("dt")
+    return write_features(spark, settings, dates)
 
 
 def model_version(dates: Sequence[str], seed: int) -> str:
@@ -141,7 +170,7 @@ def run_score(
                 scored["dt"] = scored["ts"].dt.date
                 yield scored[columns]
 
-    scored = features(spark, settings, dates).mapInPandas(score_batches, ANOMALY_DDL)
+    scored = stored_features(spark, settings, dates).mapInPandas(score_batches, ANOMALY_DDL)
     table = analytics_table(settings, "anomalies")
     ensure_table_ddl(spark, table, ANOMALY_DDL)
     replace_dates(scored, table, dates)

@@ -11,8 +11,8 @@ import pandas as pd
 import pyarrow as pa
 
 from opslake.carbon import location_shift, time_shift, top_recommendations, usage_to_emissions
-from opslake.carbon.vectorized import emissions_output_schema
 from opslake.carbon.coefficients import embodied_table
+from opslake.carbon.vectorized import emissions_output_schema
 from opslake.config import Settings
 from opslake.jobs.common import JobResult, analytics_table, telemetry_table
 from opslake.lake.tables import ensure_table_ddl, replace_dates

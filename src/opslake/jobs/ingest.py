@@ -9,7 +9,10 @@ recorded in ``rejects`` with ``row_number = -1``) while the other files still lo
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -110,9 +113,12 @@ def stage(
     files = list_landing(settings.raw_root, source, options, list(dates) if dates else None)
     covered = sorted({f.dt for f in files})
     logger.info("%s: %d landing files over %d dates", source, len(files), len(covered))
+    # Spread the file list over tasks directly (no shuffle): each task reads its own files.
+    slices = max(1, min(len(files), spark.sparkContext.defaultParallelism * 2))
     listing = spark.createDataFrame(
-        [(f.uri, f.dt) for f in files], schema="uri STRING, dt STRING"
-    ).repartition(max(1, min(len(files), settings.spark_shuffle_partitions * 4)))
+        spark.sparkContext.parallelize([(f.uri, f.dt) for f in files], slices),
+        schema="uri STRING, dt STRING",
+    )
     now = pd.Timestamp.now(tz="UTC")
     schema = staged_schema(source)
 
@@ -141,9 +147,17 @@ def classify(staged: DataFrame, keys: Sequence[str]) -> DataFrame:
 
 
 def ingest_source(
-    spark: SparkSession, settings: Settings, source: str, dates: Sequence[str] | None
+    spark: SparkSession,
+    settings: Settings,
+    source: str,
+    dates: Sequence[str] | None,
+    rejects_lock: AbstractContextManager[object] | None = None,
 ) -> JobResult:
-    """Ingest one source; returns rows accepted/rejected and any unreadable files."""
+    """Ingest one source; returns rows accepted/rejected and any unreadable files.
+
+    ``rejects_lock`` serialises commits to the shared ``rejects`` table when sources run concurrently
+    (Iceberg would retry conflicting commits anyway; the lock avoids the wasted work).
+    """
     from pyspark.sql import functions as F
 
     schema, keys, ts_column = SOURCES[source]
@@ -155,7 +169,7 @@ def ingest_source(
     table = telemetry_table(settings, source)
     rejects_table = telemetry_table(settings, "rejects")
     ensure_table(spark, table, schema, ("dt",) if ts_column else ())
-    ensure_table(spark, rejects_table, REJECTS)
+    ensure_table(spark, rejects_table, REJECTS, ("source", "dt"))
     classified = classify(staged, keys).withColumn("dt", F.col("dt").cast("date")).persist()
     try:
         accepted = classified.where(F.col("outcome") == "accepted")
@@ -175,7 +189,8 @@ def ingest_source(
             .alias("reason"),
             F.when(F.col("outcome") == "duplicate", raw_json).otherwise(F.col("raw")).alias("raw"),
         )
-        _replace_rejects(rejects, rejects_table, source, covered)
+        with rejects_lock or nullcontext():
+            _replace_rejects(rejects, rejects_table, source, covered)
         counts = {
             str(r["outcome"]): int(r["count"])
             for r in classified.groupBy("outcome").count().collect()
@@ -215,8 +230,17 @@ def run(
     spark: SparkSession, settings: Settings, dates: Sequence[str] | None = None
 ) -> list[JobResult]:
     """Ingest every telemetry source. Raises ``SourceFileError`` after loading the readable files if
-    any file could not be read, naming each such file."""
-    results = [ingest_source(spark, settings, source, dates) for source in SOURCES]
+    any file could not be read, naming each such file.
+
+    Sources are independent (own tables, own partitions of ``rejects``), so they are submitted as
+    concurrent Spark jobs: most of a small source's time is scheduling and commit latency.
+    """
+    # Shared tables are created up front so concurrent jobs never race to create them.
+    ensure_table(spark, telemetry_table(settings, "rejects"), REJECTS, ("source", "dt"))
+    lock = threading.Lock()
+    with ThreadPoolExecutor(max_workers=len(SOURCES)) as pool:
+        futures = [pool.submit(ingest_source, spark, settings, s, dates, lock) for s in SOURCES]
+        results = [f.result() for f in futures]
     errors = [e for r in results for e in r.errors]
     if errors:
         raise SourceFileError(

@@ -33,11 +33,13 @@ JOBS: dict[str, tuple[JobFn, tuple[str, ...], tuple[str, ...]]] = {
         ("analytics.placements", "analytics.placement_runs"),
     ),
     "anomaly_train": (
-        anomaly.run_train, ("telemetry.node_metrics",), ("analytics.anomaly_models",)
+        anomaly.run_train,
+        ("telemetry.node_metrics",),
+        ("analytics.anomaly_features", "analytics.anomaly_models"),
     ),
     "anomaly_score": (
         anomaly.run_score,
-        ("telemetry.node_metrics", "analytics.anomaly_models", "telemetry.anomaly_labels"),
+        ("analytics.anomaly_features", "analytics.anomaly_models", "telemetry.anomaly_labels"),
         ("analytics.anomalies",),
     ),
     "carbon": (
