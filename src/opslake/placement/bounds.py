@@ -94,9 +94,7 @@ def l2_bound(sizes: npt.ArrayLike, capacity: npt.ArrayLike) -> int:
         The bound, never smaller than :func:`l1_bound`.
     """
     s, c = _as_2d(sizes, capacity)
-    return max(
-        [l1_bound(s, c)] + [_l2_1d(s[:, k], float(c[k])) for k in range(s.shape[1])]
-    )
+    return max([l1_bound(s, c)] + [_l2_1d(s[:, k], float(c[k])) for k in range(s.shape[1])])
 
 
 def lower_bound(sizes: npt.ArrayLike, capacity: npt.ArrayLike) -> int:

@@ -1,0 +1,139 @@
+"""Placement quality and speed.
+
+(1) Every algorithm on the public instances (Falkenauer ``u`` 1-D, Panigrahy-class 3-D vectors):
+instances solved to the proven optimum (baseline: FFD in the same process), median gap to the
+proven optimum, median and max time per instance. The searches get ``time_limit_s`` per instance
+and stop early at the published lower bound (a bound, never the optimum itself).
+(2) Scaling of FFD and BFD on seeded random 2-D items (VM-like shares of a node).
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import numpy as np
+
+from benchmarks.common import BenchRow, Timer, bench_data_dir, write_results
+from opslake.placement import Instance, load_public_instances, pack
+
+NAME = "placement"
+ALGOS = ("ffd", "bfd", "least_loaded", "annealing", "genetic")
+
+
+def _quality(insts: list[Instance], family: str, time_limit_s: float) -> list[BenchRow]:
+    rows: list[BenchRow] = []
+    known = [i for i in insts if i.optimum is not None]
+    results: dict[str, tuple[int, list[float], list[float]]] = {}
+    for alg in ALGOS:
+        solved = 0
+        gaps: list[float] = []
+        times: list[float] = []
+        for inst in known:
+            r = pack(
+                inst.sizes.astype(np.int64),
+                inst.capacity.astype(np.int64),
+                alg,
+                seed=0,
+                time_limit_s=time_limit_s,
+                target_bins=inst.lower_bound,
+            )
+            opt = int(inst.optimum or 0)
+            solved += r.bins_used == opt
+            gaps.append((r.bins_used - opt) / opt)
+            times.append(r.runtime_s)
+        results[alg] = (solved, gaps, times)
+    base = results["ffd"][0]
+    n = len(known)
+    for alg, (solved, gaps, times) in results.items():
+        bench = f"placement_{family}"
+        rows.append(
+            BenchRow(
+                bench,
+                f"{alg}_solved_to_optimum",
+                solved,
+                f"of {n}",
+                baseline=base,
+                baseline_name="ffd",
+                target=">= 95% of instances" if alg in ("annealing", "genetic") else "",
+                met=(solved >= 0.95 * n) if alg in ("annealing", "genetic") else None,
+            )
+        )
+        rows.append(
+            BenchRow(
+                bench,
+                f"{alg}_median_gap_to_optimum",
+                statistics.median(gaps),
+                "ratio",
+                note=f"mean {statistics.fmean(gaps):.4f}",
+            )
+        )
+        rows.append(BenchRow(bench, f"{alg}_median_time", statistics.median(times), "s"))
+        rows.append(BenchRow(bench, f"{alg}_max_time", max(times), "s"))
+    return rows
+
+
+def _random_items(n: int, seed: int) -> np.ndarray:
+    """VM-like requests: cpu and memory shares of a 64 vCPU / 256 GB node, correlated."""
+    rng = np.random.default_rng(seed)
+    cpu = rng.choice([1, 2, 4, 8, 16, 32], size=n, p=[0.25, 0.3, 0.2, 0.15, 0.07, 0.03])
+    ratio = rng.choice([2, 4, 8], size=n, p=[0.3, 0.5, 0.2])
+    mem = cpu * ratio * rng.uniform(0.5, 1.0, size=n)
+    return np.column_stack([cpu.astype(float), np.round(mem, 2)])
+
+
+def _scaling(quick: bool) -> list[BenchRow]:
+    rows: list[BenchRow] = []
+    cap = np.array([64.0, 256.0])
+    sizes_n = [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
+    for n in sizes_n:
+        items = _random_items(n, seed=n)
+        for alg in ("ffd", "bfd"):
+            if alg == "bfd" and n > 100_000:
+                continue  # O(bins) numpy work per item: ~hours at 1e6
+            with Timer() as t:
+                r = pack(items, cap, alg)
+            target = "1e6 2-D FFD < 30 s" if (alg == "ffd" and n == 1_000_000) else ""
+            rows.append(
+                BenchRow(
+                    "placement_scaling",
+                    f"{alg}_{n}_items_seconds",
+                    round(t.seconds, 3),
+                    "s",
+                    target=target,
+                    met=(t.seconds < 30) if target else None,
+                    note=f"{n / t.seconds:,.0f} items/s, bins {r.bins_used}, gap {r.gap:.4f}",
+                    extra={"items_per_s": n / t.seconds, "bins": r.bins_used, "gap": r.gap},
+                )
+            )
+    return rows
+
+
+def run(quick: bool = False) -> list[BenchRow]:
+    """Run the placement benchmarks.
+
+    Args:
+        quick: Use a subset (u120/u250 and 20-60-item vector instances, up to 1e5 items).
+
+    Returns:
+        The benchmark rows.
+    """
+    insts = load_public_instances(bench_data_dir())
+    one_d = [i for i in insts if i.name.startswith("u")]
+    vec = [i for i in insts if i.name.startswith("class")]
+    if quick:
+        one_d = [i for i in one_d if i.name.startswith(("u120", "u250"))][::4]
+        vec = [i for i in vec if int(i.name.split("_")[1]) <= 60][::4]
+    rows = _quality(one_d, "1d", 1.0) + _quality(vec, "vector", 1.0)
+    rows += _scaling(quick)
+    write_results(NAME, rows)
+    return rows
+
+
+if __name__ == "__main__":
+    import sys
+
+    for row in run(quick="--quick" in sys.argv):
+        print(
+            f"{row.benchmark:22s} {row.metric:40s} {row.value:>12.4f} {row.unit:8s} "
+            f"base={row.baseline} {row.target} met={row.met} {row.note}"
+        )
