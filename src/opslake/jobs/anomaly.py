@@ -124,7 +124,9 @@ def run_train(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> 
             (version, row["scope"], now, int(row["n_rows"]), float(row["threshold"]), uri)
         )
     registry = analytics_table(settings, "anomaly_models")
-    ensure_table_ddl(spark, registry, REGISTRY_DDL, partition_by=())
+    # Partitioned by version so replacing a version is a partition overwrite (Iceberg cannot prove a
+    # filter on long strings matches whole files: their column stats are truncated).
+    ensure_table_ddl(spark, registry, REGISTRY_DDL, partition_by=("version",))
     frame = spark.createDataFrame(registry_rows, REGISTRY_DDL)
     frame.writeTo(registry).overwrite(F.col("version") == version)
     return JobResult(

@@ -194,8 +194,8 @@ def _inject(
         values[metric][start : start + length] = np.maximum(
             values[metric][start : start + length], ramp
         )
-        # Only the second half of the creep is labelled: before that it is indistinguishable from load.
-        start, length = start + length // 2, length - length // 2
+        # The whole creep is labelled: the leak is real from its first step, even if a detector can
+        # only tell it from load once it has grown.
     return pd.DataFrame(
         {
             "ts": ts[start : start + length],
