@@ -63,7 +63,13 @@ def anomaly_rows(spark: object, quick: bool) -> list[BenchRow]:
             yield scored[out_cols]
 
     spark_s = _best_of(
-        2, lambda: frame.mapInPandas(score_batches, ANOMALY_DDL).write.format("noop").mode("overwrite").save()
+        2,
+        lambda: (
+            frame.mapInPandas(score_batches, ANOMALY_DDL)
+            .write.format("noop")
+            .mode("overwrite")
+            .save()
+        ),
     )
     frame.unpersist()
     return [

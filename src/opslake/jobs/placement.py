@@ -68,7 +68,9 @@ def pack(
     assigned: DataFrame, pools: pd.DataFrame, algorithm: str, seed: int, time_limit_s: float
 ) -> DataFrame:
     """Pack each (dt, pool) group onto nodes; unassigned workloads pass through as unplaced."""
-    pools_by_id = {str(r["pool_id"]): {str(k): v for k, v in r.items()} for r in pools.to_dict("records")}
+    pools_by_id = {
+        str(r["pool_id"]): {str(k): v for k, v in r.items()} for r in pools.to_dict("records")
+    }
     columns = [c.split()[0] for c in PLACEMENT_DDL.split(", ")]
 
     def pack_group(group: pd.DataFrame) -> pd.DataFrame:

@@ -79,17 +79,21 @@ def _ffd_repair(
     sizes: FloatArray, cap: FloatArray, bins: list[list[int]], free: list[int], rank: FloatArray
 ) -> list[list[int]]:
     """First-fit decreasing of ``free`` items into existing bins, opening bins when needed."""
-    loads = [sizes[b].sum(axis=0) if b else np.zeros(sizes.shape[1]) for b in bins]
+    d = sizes.shape[1]
+    loads = np.zeros((len(bins) + len(free), d))
+    for j, b in enumerate(bins):
+        if b:
+            loads[j] = sizes[b].sum(axis=0)
+    nb = len(bins)
     for i in sorted(free, key=lambda x: -rank[x]):
         s = sizes[i]
-        for j, ld in enumerate(loads):
-            if np.all(ld + s <= cap):
-                loads[j] = ld + s
-                bins[j].append(i)
-                break
-        else:
-            bins.append([i])
-            loads.append(s.copy())
+        ok = np.all(loads[:nb] + s <= cap, axis=1)
+        j = int(np.argmax(ok)) if nb and ok.any() else nb
+        if j == nb:
+            bins.append([])
+            nb += 1
+        bins[j].append(i)
+        loads[j] += s
     return bins
 
 

@@ -37,7 +37,9 @@ def test_listing_filters_dates_and_ignores_foreign_files(tmp_path: Path) -> None
 def test_external_batches_land_in_their_arrival_hour(tmp_path: Path) -> None:
     frame = pd.DataFrame({"ts": ["not a time", "2099-01-01"], "node_id": ["a", "b"]})
     arrived = pd.Timestamp("2026-11-20 13:45", tz="UTC")
-    landed = write_landing(frame, "node_metrics", tmp_path.as_uri(), OPTIONS, "ext", arrived_at=arrived)
+    landed = write_landing(
+        frame, "node_metrics", tmp_path.as_uri(), OPTIONS, "ext", arrived_at=arrived
+    )
     assert [(f.dt, f.hour) for f in landed] == [("2026-11-20", 13)]
 
 
@@ -50,7 +52,9 @@ def test_snapshot_sources_need_a_logical_date(tmp_path: Path) -> None:
 
 
 def test_s3_uris_split_into_bucket_path() -> None:
-    fs, path = open_uri("s3://raw/telemetry/x.parquet", StorageOptions(endpoint="http://127.0.0.1:9000"))
+    fs, path = open_uri(
+        "s3://raw/telemetry/x.parquet", StorageOptions(endpoint="http://127.0.0.1:9000")
+    )
     assert path == "raw/telemetry/x.parquet"
     assert fs.type_name == "s3"
     with pytest.raises(ValueError, match="unsupported"):
