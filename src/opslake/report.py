@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 ANALYTICS_TABLES = (
-    "placements", "placement_runs", "anomaly_models", "anomalies",
+    "placements", "placement_runs", "anomaly_features", "anomaly_models", "anomalies",
     "carbon_usage", "carbon_daily", "carbon_recommendations",
 )  # fmt: skip
 

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,7 +26,7 @@ from opslake.jobs.common import JobResult, telemetry_table
 from opslake.lake.landing import list_landing
 from opslake.lake.storage import StorageOptions, open_uri
 from opslake.lake.tables import ensure_table, replace_all, replace_dates
-from opslake.quality import validate
+from opslake.quality.validation import check_columns, validate
 from opslake.telemetry.schemas import REJECTS, SOURCES, TS, spark_ddl
 
 if TYPE_CHECKING:
@@ -55,36 +56,60 @@ def staged_schema(source: str) -> pa.Schema:
 def read_and_validate(
     files: Iterable[pa.RecordBatch], source: str, options: StorageOptions, now: pd.Timestamp
 ) -> Iterator[pa.RecordBatch]:
-    """Executor side: read each landing file, validate it, yield accepted and rejected rows."""
+    """Executor side: read a task's landing files, validate them together, yield every row.
+
+    Validation runs once per task over all its files (its cost is mostly per call, not per row);
+    each output row keeps its file and row number. A file that cannot be read or lacks required
+    columns becomes one ``file_error`` row naming it, and the task goes on with the other files.
+    """
     target = staged_schema(source)
     for batch in files:
-        for uri, dt in zip(
-            batch.column("uri").to_pylist(), batch.column("dt").to_pylist(), strict=True
-        ):
-            yield _process_file(uri, dt, source, options, now, target)
+        frames: list[pd.DataFrame] = []
+        errors: list[dict[str, object]] = []
+        uris = batch.column("uri").to_pylist()
+        for uri, dt in zip(uris, batch.column("dt").to_pylist(), strict=True):
+            try:
+                fs, path = open_uri(uri, options)
+                frame = pq.read_table(path, filesystem=fs).to_pandas()
+                check_columns(frame, source, uri)
+            except (OSError, pa.ArrowException, SourceFileError) as exc:
+                logger.error("cannot ingest %s: %s", uri, exc)
+                errors.append(
+                    {"dt": dt, "source_file": uri, "row_number": FILE_ERROR_ROW,
+                     "reason": f"file error: {exc}"}
+                )  # fmt: skip
+                continue
+            frames.append(
+                frame.assign(_file=uri, _dt=dt, _row=np.arange(len(frame), dtype="int64"))
+            )
+        if errors:
+            yield _to_batch(pd.DataFrame(errors), target)
+        # Files with the same column types are validated together; a text file (e.g. a CSV export)
+        # must not turn every typed column of its neighbours into slow object columns.
+        by_dtypes: dict[tuple[str, ...], list[pd.DataFrame]] = {}
+        for frame in frames:
+            by_dtypes.setdefault(tuple(map(str, frame.dtypes)), []).append(frame)
+        for group in by_dtypes.values():
+            yield _validate_together(pd.concat(group, ignore_index=True), source, now, target)
 
 
-def _process_file(
-    uri: str,
-    dt: str,
-    source: str,
-    options: StorageOptions,
-    now: pd.Timestamp,
-    target: pa.Schema,
+def _validate_together(
+    raw: pd.DataFrame, source: str, now: pd.Timestamp, target: pa.Schema
 ) -> pa.RecordBatch:
-    try:
-        fs, path = open_uri(uri, options)
-        raw = pq.read_table(path, filesystem=fs).to_pandas()
-        result = validate(raw, source, uri, now)
-    except (OSError, pa.ArrowException, SourceFileError) as exc:
-        logger.error("cannot ingest %s: %s", uri, exc)
-        error = pd.DataFrame(
-            {"source_file": [uri], "row_number": [FILE_ERROR_ROW], "reason": [f"file error: {exc}"]}
-        )
-        return _to_batch(error.assign(dt=dt), target)
-    accepted = result.accepted.assign(dt=dt, source_file=uri, row_number=-2)
-    accepted["row_number"] = accepted.index.astype("int64")
-    rejects = result.rejects.drop(columns=["source"]).assign(dt=dt)
+    provenance = raw[["_file", "_dt", "_row"]]
+    result = validate(raw.drop(columns=list(provenance.columns)), source, "", now)
+    where = provenance.loc[result.accepted.index]
+    accepted = result.accepted.assign(
+        dt=where["_dt"].to_numpy(),
+        source_file=where["_file"].to_numpy(),
+        row_number=where["_row"].to_numpy(),
+    )
+    origin = provenance.loc[result.rejects["row_number"].to_numpy()]
+    rejects = result.rejects.drop(columns=["source"]).assign(
+        dt=origin["_dt"].to_numpy(),
+        source_file=origin["_file"].to_numpy(),
+        row_number=origin["_row"].to_numpy(),
+    )
     return _to_batch(pd.concat([accepted, rejects], ignore_index=True), target)
 
 

@@ -45,7 +45,7 @@ JOBS: dict[str, tuple[JobFn, tuple[str, ...], tuple[str, ...]]] = {
     "carbon": (
         carbon.run,
         ("telemetry.node_metrics", "telemetry.node_pools", "telemetry.grid_intensity",
-         "analytics.placements"),
+         "telemetry.workloads", "analytics.placements"),
         ("analytics.carbon_usage", "analytics.carbon_daily", "analytics.carbon_recommendations"),
     ),
 }  # fmt: skip

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from opslake.placement.heuristics import best_fit, decreasing_order, first_fit, sort_values
+from opslake.placement.mbs import integer_instance, mbs_search
 from opslake.placement.search import BinEliminator, assignment_from_bins, bins_from_assignment
 
 FloatArray = npt.NDArray[np.float64]
@@ -38,6 +39,22 @@ def seed_solution(sizes: FloatArray, cap: FloatArray, sort_key: str) -> IntArray
 def _fitness(sizes: FloatArray, cap: FloatArray, bins: list[list[int]]) -> tuple[int, float]:
     fill = np.asarray([(sizes[b].sum(axis=0) / cap).mean() for b in bins])
     return (len(bins), -float((fill * fill).mean()))
+
+
+def _integer_phase(
+    sizes: FloatArray,
+    cap: FloatArray,
+    bins: list[list[int]],
+    target: int,
+    rng: np.random.Generator,
+    deadline: float,
+) -> list[list[int]]:
+    """MBS' and its perturbation search (:mod:`opslake.placement.mbs`) on 1-D integer instances."""
+    icap = integer_instance(sizes, cap)
+    if icap is None or len(bins) <= target:
+        return bins
+    ints = [int(x) for x in sizes[:, 0].tolist()]
+    return mbs_search(ints, icap, bins, target, rng, deadline)
 
 
 def annealing(
@@ -70,6 +87,7 @@ def annealing(
         return start
     bins = bins_from_assignment(start)
     rng = np.random.default_rng(seed)
+    bins = _integer_phase(sizes, cap, bins, target, rng, deadline)
     elim = BinEliminator(sizes, cap, rng)
     bins = elim.improve(bins, target, deadline, policy="anneal", max_attempts=max_attempts)
     return assignment_from_bins(bins, n) if len(bins) <= int(start.max()) + 1 else start
@@ -167,7 +185,8 @@ def genetic(
     rng = np.random.default_rng(seed)
     elim = BinEliminator(sizes, cap, rng)
     rank = sort_values(sizes, cap, sort_key)
-    best = elim.improve(bins_from_assignment(start), target, deadline, max_attempts=2)
+    best = _integer_phase(sizes, cap, bins_from_assignment(start), target, rng, deadline)
+    best = elim.improve(best, target, deadline, max_attempts=2)
     pop = [best]
     while len(pop) < population and len(best) > target and time.perf_counter() < deadline:
         noisy = rank * (1.0 + 0.2 * rng.random(n))

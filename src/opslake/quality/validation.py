@@ -44,10 +44,7 @@ def validate(
         now: the ingest time; timestamps after ``now`` (plus a small tolerance) are rejected.
     """
     schema, keys, ts_column = SOURCES[source]
-    missing = [f.name for f in schema if f.name not in raw.columns and not f.nullable]
-    missing += [k for k in keys if k not in raw.columns and k not in missing]
-    if missing:
-        raise SourceFileError(source_file, f"wrong schema for {source}: missing columns {missing}")
+    check_columns(raw, source, source_file)
     raw = raw.reset_index(drop=True)
     reasons = pd.Series([""] * len(raw), dtype=object)
 
@@ -97,7 +94,7 @@ def validate(
     flag(duplicated, "duplicate key " + ",".join(keys))
 
     rejected = reasons != ""
-    accepted = typed.loc[~rejected].reset_index(drop=True)
+    accepted = typed.loc[~rejected]  # keeps the input row index, so callers can trace provenance
     rejects = pd.DataFrame(
         {
             "source": source,
@@ -111,11 +108,21 @@ def validate(
     return ValidationResult(accepted=accepted, rejects=rejects)
 
 
+def check_columns(raw: pd.DataFrame, source: str, source_file: str) -> None:
+    """Raise ``SourceFileError`` naming ``source_file`` if required columns are missing."""
+    schema, keys, _ts = SOURCES[source]
+    missing = [f.name for f in schema if f.name not in raw.columns and not f.nullable]
+    missing += [k for k in keys if k not in raw.columns and k not in missing]
+    if missing:
+        raise SourceFileError(source_file, f"wrong schema for {source}: missing columns {missing}")
+
+
 def _present(column: pd.Series) -> pd.Series:
     """Values that carry something: not null and, for text, not blank."""
     present = column.notna()
     if column.dtype == object:
-        present &= column.astype(str).str.strip() != ""
+        blank = column.str.strip().eq("")  # non-strings give NaN here, i.e. not blank
+        present &= ~blank.fillna(False).astype(bool)
     return present
 
 
