@@ -205,9 +205,8 @@ def vector_search(
     rng: np.random.Generator,
     deadline: float,
     max_iter: int = 200_000,
-    noise_amp: float = 0.6,
-    pool_bins: int = 8,
-    exact_fill: bool = False,
+    noise_amp: float = 0.3,
+    pool_bins: int = 12,
 ) -> list[list[int]]:
     """The perturbation search of :func:`mbs_search` for vectors, with greedy bin fills.
 
@@ -255,10 +254,7 @@ def vector_search(
         pool = [x for j in pick for x in bins[j]]
         noise = rng.random(len(pool)) * noise_amp
         key = {x: prio[x] * (1.0 + float(e)) for x, e in zip(pool, noise, strict=True)}
-        if exact_fill:
-            new = _dfs_pack(pool, rows, capt, key, weight)
-        else:
-            new = _greedy_pack(pool, rows, capt, key)
+        new = _greedy_pack(pool, rows, capt, key)
         if len(new) > len(pick):
             continue
         new_sqs = [sq(b) for b in new]
@@ -272,48 +268,3 @@ def vector_search(
         ]
     return bins
 
-
-def _dfs_pack(
-    items: list[int],
-    rows: list[tuple[float, ...]],
-    cap: tuple[float, ...],
-    key: Mapping[int, float],
-    weight: list[float],
-    node_limit: int = 400,
-) -> list[list[int]]:
-    """Bin-oriented packing whose fills maximise the total weight by a node-limited DFS."""
-    rest = sorted(items, key=lambda x: -key[x])
-    d = len(cap)
-    bins: list[list[int]] = []
-    while rest:
-        first = rest[0]
-        cands = rest[1:]
-        suffix = [0.0] * (len(cands) + 1)
-        for i in range(len(cands) - 1, -1, -1):
-            suffix[i] = suffix[i + 1] + weight[cands[i]]
-        best: list[int] = []
-        best_w = -1.0
-        nodes = 0
-        chosen: list[int] = []
-
-        def dfs(i: int, load: list[float], w: float) -> None:
-            nonlocal best, best_w, nodes
-            nodes += 1
-            if w > best_w:
-                best_w = w
-                best = list(chosen)
-            if i == len(cands) or nodes > node_limit or w + suffix[i] <= best_w + 1e-12:
-                return
-            x = cands[i]
-            r = rows[x]
-            if all(load[k] + r[k] <= cap[k] for k in range(d)):
-                chosen.append(x)
-                dfs(i + 1, [load[k] + r[k] for k in range(d)], w + weight[x])
-                chosen.pop()
-            dfs(i + 1, load, w)
-
-        dfs(0, list(rows[first]), 0.0)
-        bins.append([first, *best])
-        taken = set(best)
-        rest = [x for x in cands if x not in taken]
-    return bins

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from opslake.placement.heuristics import best_fit, decreasing_order, first_fit, sort_values
-from opslake.placement.mbs import integer_instance, mbs_search
+from opslake.placement.mbs import integer_instance, mbs_search, vector_search
 from opslake.placement.search import BinEliminator, assignment_from_bins, bins_from_assignment
 
 FloatArray = npt.NDArray[np.float64]
@@ -41,20 +41,29 @@ def _fitness(sizes: FloatArray, cap: FloatArray, bins: list[list[int]]) -> tuple
     return (len(bins), -float((fill * fill).mean()))
 
 
-def _integer_phase(
+def _lns_phase(
     sizes: FloatArray,
     cap: FloatArray,
     bins: list[list[int]],
     target: int,
     rng: np.random.Generator,
     deadline: float,
+    max_iter: int,
 ) -> list[list[int]]:
-    """MBS' and its perturbation search (:mod:`opslake.placement.mbs`) on 1-D integer instances."""
-    icap = integer_instance(sizes, cap)
-    if icap is None or len(bins) <= target:
+    """Bin-oriented perturbation search (:mod:`opslake.placement.mbs`) before bin elimination.
+
+    1-D integer instances run MBS' with exact subset-sum fills until the deadline; other
+    instances run the greedy-fill variant for half of the remaining time.
+    """
+    if len(bins) <= target:
         return bins
-    ints = [int(x) for x in sizes[:, 0].tolist()]
-    return mbs_search(ints, icap, bins, target, rng, deadline)
+    icap = integer_instance(sizes, cap)
+    if icap is not None:
+        ints = [int(x) for x in sizes[:, 0].tolist()]
+        return mbs_search(ints, icap, bins, target, rng, deadline, max_iter=max_iter)
+    now = time.perf_counter()
+    mid = now + 0.5 * max(0.0, deadline - now)
+    return vector_search(sizes, cap, bins, target, rng, mid, max_iter=max_iter)
 
 
 def annealing(
@@ -87,7 +96,7 @@ def annealing(
         return start
     bins = bins_from_assignment(start)
     rng = np.random.default_rng(seed)
-    bins = _integer_phase(sizes, cap, bins, target, rng, deadline)
+    bins = _lns_phase(sizes, cap, bins, target, rng, deadline, 50 * max_attempts)
     elim = BinEliminator(sizes, cap, rng)
     bins = elim.improve(bins, target, deadline, policy="anneal", max_attempts=max_attempts)
     return assignment_from_bins(bins, n) if len(bins) <= int(start.max()) + 1 else start
@@ -185,7 +194,8 @@ def genetic(
     rng = np.random.default_rng(seed)
     elim = BinEliminator(sizes, cap, rng)
     rank = sort_values(sizes, cap, sort_key)
-    best = _integer_phase(sizes, cap, bins_from_assignment(start), target, rng, deadline)
+    best = bins_from_assignment(start)
+    best = _lns_phase(sizes, cap, best, target, rng, deadline, 100 * max_generations)
     best = elim.improve(best, target, deadline, max_attempts=2)
     pop = [best]
     while len(pop) < population and len(best) > target and time.perf_counter() < deadline:
