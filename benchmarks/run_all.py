@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import time
 
@@ -41,37 +42,31 @@ def markdown(results: dict[str, list[BenchRow]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load_results(name: str) -> list[BenchRow]:
+    """Rows of an earlier run from ``results/<name>.json`` (empty when it never ran)."""
+    path = RESULTS_DIR / f"{name}.json"
+    if not path.exists():
+        return []
+    rows = json.loads(path.read_text())["rows"]
+    return [BenchRow(**{k: v for k, v in row.items() if k != "ratio"}) for row in rows]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller inputs (smoke run)")
     parser.add_argument("--only", default="", help="comma-separated subset of " + ",".join(BENCHES))
     args = parser.parse_args(argv)
     chosen = [b for b in BENCHES if not args.only or b in args.only.split(",")]
-    results: dict[str, list[BenchRow]] = {}
     for name in chosen:
         started = time.perf_counter()
         module = importlib.import_module(BENCHES[name])
         rows: list[BenchRow] = module.run(quick=args.quick)
         write_results(name, rows)
-        results[name] = rows
         print(f"{name}: {len(rows)} rows in {time.perf_counter() - started:.0f}s", flush=True)
-    if not args.only:
-        (RESULTS_DIR / "RESULTS.md").write_text(markdown(results))
-    else:
-        previous = {}
-        import json
-
-        for name in BENCHES:
-            path = RESULTS_DIR / f"{name}.json"
-            if name in results:
-                previous[name] = results[name]
-            elif path.exists():
-                data = json.loads(path.read_text())["rows"]
-                previous[name] = [
-                    BenchRow(**{k: v for k, v in row.items() if k != "ratio"}) for row in data
-                ]
-        (RESULTS_DIR / "RESULTS.md").write_text(markdown(previous))
-    print((RESULTS_DIR / "RESULTS.md").read_text())
+    # The table always shows the latest result of every benchmark, so a partial re-run keeps the rest.
+    table = markdown({name: load_results(name) for name in BENCHES})
+    (RESULTS_DIR / "RESULTS.md").write_text(table)
+    print(table)
     return 0
 
 

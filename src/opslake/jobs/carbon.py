@@ -20,6 +20,8 @@ from opslake.lake.tables import ensure_table_ddl, replace_dates
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+# Columns the aggregates need from each usage row, besides the emissions.
+KEYS = ("dt", "node_id", "provider", "region", "ts", "vcpus", "hours")
 INTERVAL_H = 5 / 60  # telemetry resolution
 STORAGE_TB_PER_NODE = 0.1  # attached SSD per node (CCF storage coefficient applies)
 EMISSION_COLUMNS = (
@@ -78,15 +80,23 @@ def usage(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> Data
     )  # fmt: skip
 
 
-def emissions(usage_rows: DataFrame) -> DataFrame:
-    """Vectorised CCF over Arrow batches (``mapInArrow``); extra columns pass through unchanged."""
+def emissions(usage_rows: DataFrame, keep: Sequence[str] | None = None) -> DataFrame:
+    """Vectorised CCF over Arrow batches (``mapInArrow``).
+
+    Returns ``keep`` (default: every input column) plus the emission columns; returning only the
+    columns the caller needs halves what crosses back from Python to the JVM.
+    """
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
-    out_schema = emissions_output_schema(to_arrow_schema(usage_rows.schema))
+    full = emissions_output_schema(to_arrow_schema(usage_rows.schema))
+    names = [*(keep if keep is not None else usage_rows.columns), *EMISSION_COLUMNS,
+             "coefficients_version"]  # fmt: skip
+    out_schema = pa.schema([full.field(n) for n in names])
 
     def compute(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            yield usage_to_emissions(batch)
+            result = usage_to_emissions(batch)
+            yield pa.RecordBatch.from_arrays([result.column(n) for n in names], schema=out_schema)
 
     result: DataFrame = usage_rows.mapInArrow(compute, from_arrow_schema(out_schema))
     return result
@@ -128,7 +138,7 @@ def run(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> JobRes
     """Compute and write carbon usage, daily aggregates with SCI, and recommendations for ``dates``."""
     from pyspark.sql import functions as F
 
-    per_interval = emissions(usage(spark, settings, dates)).withColumn(
+    per_interval = emissions(usage(spark, settings, dates), keep=KEYS).withColumn(
         "vcpu_hours", F.col("vcpus") * F.col("hours")
     )
     sums = [F.sum(c).alias(c) for c in ("vcpu_hours", *EMISSION_COLUMNS)]

@@ -173,7 +173,10 @@ def mbs_search(
 
 
 def _greedy_pack(
-    items: list[int], rows: list[tuple[float, ...]], cap: tuple[float, ...], key: Mapping[int, float]
+    items: list[int],
+    rows: list[tuple[float, ...]],
+    cap: tuple[float, ...],
+    key: Mapping[int, float],
 ) -> list[list[int]]:
     """Bin-oriented first fit: open a bin with the first remaining item (by ``key``), then add
     every remaining item that still fits, in ``key`` order."""
@@ -267,4 +270,3 @@ def vector_search(
             sum(weight[x] for x in b) for b in new
         ]
     return bins
-
