@@ -7,7 +7,9 @@
   now hold duplicates, and repairs with first-fit decreasing; every child is improved by the tabu
   bin-elimination search. Fitness is fewer bins, then higher mean squared fill.
 
-Both keep the incumbent (the best of FFD and BFD to start with) and stop at the lower bound, the
+Both first run the bin-oriented perturbation search of :mod:`opslake.placement.mbs` (MBS' with
+exact subset-sum fills on 1-D integer instances until the deadline; a greedy-fill variant for half
+of the time otherwise). Both keep the incumbent (the best of FFD and BFD to start with) and stop at the lower bound, the
 deadline, or their iteration budget. Randomness comes only from ``numpy.random.default_rng(seed)``.
 """
 
