@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,3 +48,28 @@ def spark(lake_settings: Settings) -> Iterator[SparkSession]:
     session = build_session(lake_settings)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def isolated_lake(
+    spark: SparkSession, lake_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], Settings]:
+    """Factory: Settings for a separate Iceberg catalog ``name`` with its own catalog and warehouse.
+
+    Spark loads catalogs lazily, so registering one on the running session gives each test module
+    a lake of its own without starting another JVM.
+    """
+    from opslake.lake.session import catalog_conf
+
+    def make(name: str) -> Settings:
+        home = tmp_path_factory.mktemp(name)
+        settings = lake_settings.model_copy(
+            update={"catalog_name": name, "home": home, "out_dir": home / "out"}
+        )
+        for key, value in catalog_conf(settings).items():
+            spark.conf.set(key, value)
+        for namespace in ("telemetry", "analytics"):
+            spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {name}.{namespace}")
+        return settings
+
+    return make

@@ -4,6 +4,7 @@ lineage and report written."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from pyspark.sql import SparkSession
@@ -24,12 +25,11 @@ def first_run(spark: SparkSession, e2e_settings: Settings) -> PipelineRun:
 
 
 @pytest.fixture(scope="module")
-def e2e_settings(lake_settings: Settings) -> Settings:
-    # Same Spark session (catalog is bound to it), separate lineage/report output folder.
-    return lake_settings.model_copy(update={"out_dir": lake_settings.home / "e2e-out"})
+def e2e_settings(isolated_lake: Callable[[str], Settings]) -> Settings:
+    return isolated_lake("e2e_lake")
 
 
-def counts(spark: SparkSession) -> dict[str, int]:
+def counts(spark: SparkSession, catalog: str = "e2e_lake") -> dict[str, int]:
     tables = [
         "telemetry.node_metrics", "telemetry.workloads", "telemetry.node_pools",
         "telemetry.grid_intensity", "telemetry.anomaly_labels", "telemetry.rejects",
@@ -37,7 +37,7 @@ def counts(spark: SparkSession) -> dict[str, int]:
         "analytics.anomalies", "analytics.carbon_usage", "analytics.carbon_daily",
         "analytics.carbon_recommendations",
     ]  # fmt: skip
-    return {t: spark.table(f"lake.{t}").count() for t in tables}
+    return {t: spark.table(f"{catalog}.{t}").count() for t in tables}
 
 
 def test_every_table_is_filled_and_reconciles(spark: SparkSession, first_run: PipelineRun) -> None:
@@ -64,12 +64,12 @@ def test_placement_never_beats_the_bound_and_places_feasible_work(
     spark: SparkSession, first_run: PipelineRun
 ) -> None:
     bad = spark.sql(
-        "SELECT COUNT(*) AS n FROM lake.analytics.placement_runs WHERE nodes_used < lower_bound"
+        "SELECT COUNT(*) AS n FROM e2e_lake.analytics.placement_runs WHERE nodes_used < lower_bound"
     ).first()
     assert bad is not None and bad["n"] == 0
     placed = spark.sql(
         "SELECT SUM(CASE WHEN placed THEN 1 ELSE 0 END) AS p, COUNT(*) AS n "
-        "FROM lake.analytics.placements"
+        "FROM e2e_lake.analytics.placements"
     ).first()
     assert placed is not None and placed["p"] >= 0.95 * placed["n"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +25,8 @@ def _count(spark: SparkSession, table: str, where: str = "true") -> int:
 
 
 @pytest.fixture(scope="module")
-def landed(lake_settings: Settings) -> Settings:
+def landed(isolated_lake: Callable[[str], Settings]) -> Settings:
+    lake_settings = isolated_lake("ingest_lake")
     tel = generate(CONFIG)
     land.run(lake_settings, tel, batch_id="t", logical_date="2026-11-17")
     land.run_external(
@@ -43,9 +45,9 @@ def test_rows_in_equal_accepted_plus_rejected_and_rerun_does_not_duplicate(
     assert metrics["rows_in"] == expected_in
     assert metrics["accepted"] + metrics["rejected"] == metrics["rows_in"]
     assert metrics["rejected"] == 6
-    table = "lake.telemetry.node_metrics"
+    table = f"{landed.catalog_name}.telemetry.node_metrics"
     assert _count(spark, table) == metrics["accepted"]
-    rejects = "lake.telemetry.rejects"
+    rejects = f"{landed.catalog_name}.telemetry.rejects"
     assert _count(spark, rejects, "source = 'node_metrics'") == 6
     reasons = {r["reason"] for r in spark.sql(f"SELECT reason FROM {rejects}").collect()}
     assert "cpu_util out of range [0, 1]: 1.7" in reasons
@@ -68,8 +70,13 @@ def test_duplicates_across_files_are_rejected_once(spark: SparkSession, landed: 
         metrics = {r.job: r for r in ingest.run(spark, landed)}["ingest.node_metrics"].metrics
         assert metrics["rejected"] == 6 + 5
         # The 5 replayed rows plus the external batch's own duplicate, whichever file came first.
-        assert _count(spark, "lake.telemetry.rejects", "reason LIKE 'duplicate key%'") == 6
-        assert _count(spark, "lake.telemetry.node_metrics") == metrics["accepted"]
+        assert (
+            _count(
+                spark, f"{landed.catalog_name}.telemetry.rejects", "reason LIKE 'duplicate key%'"
+            )
+            == 6
+        )
+        assert _count(spark, f"{landed.catalog_name}.telemetry.node_metrics") == metrics["accepted"]
     finally:
         _remove_batch(landed, "replayed")
         ingest.run(spark, landed)
@@ -86,10 +93,10 @@ def test_corrupt_file_is_named_and_other_files_still_load(
         with pytest.raises(SourceFileError, match=r"part-corrupt\.parquet"):
             ingest.run(spark, landed)
         # Every other source and every other workloads file loaded.
-        assert _count(spark, "lake.telemetry.node_metrics") > 0
+        assert _count(spark, f"{landed.catalog_name}.telemetry.node_metrics") > 0
         good_workloads = len(generate(CONFIG).workloads)
-        assert _count(spark, "lake.telemetry.workloads") == good_workloads
-        assert _count(spark, "lake.telemetry.rejects", "row_number = -1") == 1
+        assert _count(spark, f"{landed.catalog_name}.telemetry.workloads") == good_workloads
+        assert _count(spark, f"{landed.catalog_name}.telemetry.rejects", "row_number = -1") == 1
     finally:
         corrupt.unlink()
         ingest.run(spark, landed)
