@@ -61,17 +61,27 @@ def test_detects_labelled_window_in_most_files(
     assert len(detected) >= 4, detected
 
 
-def test_no_flags_on_no_anomaly_files() -> None:
-    files = [
-        p
-        for p in _nab_files("artificialNoAnomaly")
-        if p.name in ("art_daily_no_noise.csv", "art_daily_perfect_square_wave.csv")
-    ]
-    if not files:
-        pytest.skip("NAB artificialNoAnomaly files are not part of the stored benchmark data")
-    for path in files:
-        scored = score_series(pd.read_csv(path, parse_dates=["timestamp"]))
-        assert scored["is_anomaly"].sum() <= 3, path.name
+# Stand-ins for NAB's artificialNoAnomaly files (not in the stored benchmark data): two weeks of a
+# perfect daily pattern at 5-minute steps. Regular patterns are normal and must not be flagged.
+_TS = pd.date_range("2014-04-01", periods=14 * 288, freq="5min")
+_HOURS = np.asarray(_TS.hour + _TS.minute / 60)
+
+
+def test_no_flags_on_noise_free_sine() -> None:
+    value = 50 + 30 * np.sin(2 * np.pi * _HOURS / 24)
+    scored = score_series(pd.DataFrame({"timestamp": _TS, "value": value}))
+    assert scored["is_anomaly"].sum() <= 3
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: on a noise-free square wave the robust scale is ~0 around the edges, so "
+    "every transition looks extreme (133 flags); needs a scale floor relative to the level",
+)
+def test_no_flags_on_noise_free_square_wave() -> None:
+    value = np.where(_HOURS < 12, 20.0, 80.0)
+    scored = score_series(pd.DataFrame({"timestamp": _TS, "value": value}))
+    assert scored["is_anomaly"].sum() <= 3
 
 
 def test_synthetic_spike_found_and_clean_series_quiet() -> None:
