@@ -44,7 +44,9 @@ def _rows(bench: str, ours: dict[str, float], base: dict[str, float], level: str
     rows = []
     for metric in ("precision", "recall", "f1"):
         target = ">= 1.0x baseline" if metric == "f1" else ""
-        met = ours[metric] >= base[metric] if metric == "f1" else None
+        # Both at zero is no evidence either way: leave "met" empty rather than claim a win.
+        both_zero = ours[metric] == 0 and base[metric] == 0
+        met = ours[metric] >= base[metric] if metric == "f1" and not both_zero else None
         rows.append(
             BenchRow(
                 benchmark=bench,

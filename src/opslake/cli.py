@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from opslake.config import Settings, load_settings
-from opslake.exceptions import OpslakeError
+from opslake.exceptions import ConfigError, OpslakeError
 
 console = Console()
 
@@ -80,14 +80,70 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
-    from opslake.lake.session import build_session
+    from opslake.query import canned_query, engine_for
 
-    spark = build_session(settings)
-    try:
-        frame = spark.sql(args.sql).limit(args.limit).toPandas()
-    finally:
-        spark.stop()
-    console.print(_table(args.sql, frame))
+    sql = (
+        canned_query(args.sql[1:], settings.catalog_name) if args.sql.startswith("@") else args.sql
+    )
+    with engine_for(settings) as engine:
+        frame = engine.query(sql).head(args.limit)
+    console.print(_table(sql, frame))
+    return 0
+
+
+def cmd_sql_apply(args: argparse.Namespace, settings: Settings) -> int:
+    from opslake.query import apply_views, engine_for
+
+    if settings.sql_engine != "trino":
+        raise ConfigError("the views in sql/ are Trino SQL: apply them with --profile stack")
+    with engine_for(settings) as engine:
+        for name in apply_views(engine, settings.catalog_name):
+            console.print(f"applied sql/views/{name}")
+    return 0
+
+
+def _stack_settings(args: argparse.Namespace) -> Settings:
+    """Stack commands always use the stack profile; ``up`` first makes sure credentials exist."""
+    from opslake.config import Settings as Defaults
+    from opslake.stack.manager import ensure_secrets
+
+    if args.stack_command == "up":
+        ensure_secrets(Defaults().stack_dir)
+    return load_settings(args.profile or "stack")
+
+
+def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
+    from opslake.stack import manager
+
+    services = args.services.split(",") if args.services else None
+    if args.stack_command == "up":
+        statuses = manager.up(settings, services, keep_going=True)
+        for st in statuses:
+            if st.error:
+                console.print(f"{st.name:9} [red]FAILED[/red]  {st.error}", soft_wrap=True)
+            else:
+                console.print(
+                    f"{st.name:9} healthy  pid {st.pid}  ports {st.ports}  ({st.seconds_to_healthy:.1f}s)"
+                )
+        return 1 if any(st.error for st in statuses) else 0
+    elif args.stack_command == "down":
+        stopped = manager.down(settings, services)
+        console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    elif args.stack_command == "status":
+        rows = manager.status(settings, services)
+        for st in rows:
+            state = "healthy" if st.healthy else ("running" if st.running else "stopped")
+            console.print(f"{st.name:9} {state:8} pid {st.pid}  ports {st.ports}")
+        return 0 if all(st.healthy for st in rows) else 3
+    else:  # logs
+        for name in services or manager.DEFAULT_SERVICES:
+            path = manager.log_file(settings, name)
+            console.rule(str(path))
+            if path.exists():
+                console.print(
+                    "\n".join(path.read_text(errors="replace").splitlines()[-args.lines :]),
+                    markup=False,
+                )
     return 0
 
 
@@ -101,10 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--nodes", type=int, default=200)
     run.add_argument("--workloads", type=int, default=2000)
     run.set_defaults(func=cmd_run)
-    query = sub.add_parser("query", help="run SQL against the catalog")
-    query.add_argument("sql")
+    query = sub.add_parser("query", help="run SQL against the catalog (Trino in the stack profile)")
+    query.add_argument("sql", help="a SQL statement, or @name for sql/queries/<name>.sql")
     query.add_argument("--limit", type=int, default=100)
     query.set_defaults(func=cmd_query)
+    sql = sub.add_parser("sql", help="apply the views in sql/views (Trino)")
+    sql.add_argument("sql_command", choices=["apply"])
+    sql.set_defaults(func=cmd_sql_apply)
+    stack = sub.add_parser("stack", help="native services: PostgreSQL, MinIO, Trino, Marquez")
+    stack.add_argument("stack_command", choices=["up", "down", "status", "logs"])
+    stack.add_argument("--services", default="", help="comma-separated subset (default: all)")
+    stack.add_argument("--lines", type=int, default=40, help="log lines per service (logs)")
+    stack.set_defaults(func=cmd_stack, settings_factory=_stack_settings)
     return parser
 
 
@@ -115,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args, load_settings(args.profile)))
+        factory = getattr(args, "settings_factory", None)
+        settings = factory(args) if factory else load_settings(args.profile)
+        return int(args.func(args, settings))
     except OpslakeError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1

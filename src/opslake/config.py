@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     home: Path = REPO_ROOT / ".lake"
     out_dir: Path = REPO_ROOT / "out"
     cache_dir: Path = Path.home() / ".cache" / "opslake"
+    # Native stack state (data, logs, pids, generated secrets); git-ignored.
+    stack_dir: Path = REPO_ROOT / ".stack"
 
     # Compute
     spark_master: str = "local[*]"
@@ -89,10 +91,18 @@ class Settings(BaseSettings):
         return f"{self.catalog_name}.{namespace}.{name}"
 
 
+def secrets_file(stack_dir: Path | None = None) -> Path:
+    """Where ``opslake stack up`` writes the generated credentials of the native stack."""
+    default = Path(os.environ.get("OPSLAKE_STACK_DIR", REPO_ROOT / ".stack"))
+    return (stack_dir or default) / "secrets.env"
+
+
 def load_settings(profile: str | None = None) -> Settings:
     """Build Settings from the environment, layered over ``deploy/profiles/<profile>.env`` if given.
 
-    Environment variables win over the profile file, so a deployment can override single values.
+    Non-embedded profiles also read the generated secrets file (after the profile file). Environment
+    variables win over both, so a deployment can override single values. A profile that talks to S3
+    without credentials is an error here, not a confusing 403 later: there are no default credentials.
     """
     name = profile or os.environ.get("OPSLAKE_PROFILE", "embedded")
     if name == "embedded":
@@ -100,4 +110,12 @@ def load_settings(profile: str | None = None) -> Settings:
     env_file = PROFILES_DIR / f"{name}.env"
     if not env_file.exists():
         raise ConfigError(f"unknown profile {name!r}: {env_file} does not exist")
-    return Settings(_env_file=env_file, profile=name)  # type: ignore[call-arg]
+    env_files = tuple(p for p in (env_file, secrets_file()) if p.exists())
+    settings = Settings(_env_file=env_files, profile=name)  # type: ignore[call-arg]
+    if settings.s3_endpoint and not settings.s3_secret_key.get_secret_value():
+        raise ConfigError(
+            f"profile {name!r} uses S3 at {settings.s3_endpoint} but has no credentials: run "
+            f"`opslake stack up` (writes {secrets_file()}) or set OPSLAKE_S3_ACCESS_KEY and "
+            "OPSLAKE_S3_SECRET_KEY"
+        )
+    return settings

@@ -17,6 +17,7 @@ from opslake.config import Settings
 from opslake.jobs import land
 from opslake.jobs.common import JobResult
 from opslake.jobs.registry import JOBS, LANDING_DATASETS, run_job
+from opslake.lake.preflight import require_services
 from opslake.lineage import LineageRecorder
 from opslake.telemetry import GeneratorConfig, generate
 from opslake.telemetry.generator import malformed_node_metrics
@@ -45,6 +46,7 @@ def run_pipeline(
     progress: Progress = lambda _: None,
 ) -> PipelineRun:
     """Generate, land and process ``config``'s telemetry; returns results for the summary."""
+    require_services(settings)  # fail now, naming the service, not mid-job
     outcome = PipelineRun()
     lineage = LineageRecorder(settings)
 

@@ -56,26 +56,35 @@ POSTGRES_JDBC = Artifact("org.postgresql", "postgresql", "42.7.7")
 SPARK_JARS = (ICEBERG_RUNTIME, ICEBERG_AWS_BUNDLE, SQLITE_JDBC, POSTGRES_JDBC)
 
 
-def fetch(artifact: Artifact, cache_dir: Path) -> Path:
-    """Return the cached path of ``artifact``, downloading and verifying it first if needed."""
-    target = cache_dir / "jars" / artifact.filename
+def fetch(artifact: Artifact, cache_dir: Path, subdir: str = "jars") -> Path:
+    """Return the cached path of ``artifact``, downloading and verifying it first if needed.
+
+    Streams to a ``.part`` file while hashing, so large archives (Trino's plugins are ~350 MB) never sit
+    in memory, and a killed download never leaves a truncated file under the final name.
+    """
+    target = cache_dir / subdir / artifact.filename
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
     logger.info("downloading %s", artifact.url)
+    digest = hashlib.sha1()
     try:
-        with urllib.request.urlopen(artifact.url, timeout=120) as resp:
-            payload = resp.read()
         with urllib.request.urlopen(artifact.url + ".sha1", timeout=60) as resp:
             expected = resp.read().decode().split()[0].strip()
+        with urllib.request.urlopen(artifact.url, timeout=120) as resp, tmp.open("wb") as out:
+            while chunk := resp.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise DownloadError(f"cannot download {artifact.url}: {exc}") from exc
-    actual = hashlib.sha1(payload).hexdigest()
-    if actual != expected:
-        raise DownloadError(f"checksum mismatch for {artifact.url}: {actual} != {expected}")
-    tmp = target.with_suffix(".part")
-    tmp.write_bytes(payload)
-    tmp.replace(target)  # atomic: a killed download never leaves a truncated jar behind
+    if digest.hexdigest() != expected:
+        tmp.unlink(missing_ok=True)
+        raise DownloadError(
+            f"checksum mismatch for {artifact.url}: {digest.hexdigest()} != {expected}"
+        )
+    tmp.replace(target)
     return target
 
 

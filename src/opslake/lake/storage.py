@@ -33,22 +33,31 @@ class StorageOptions:
         )
 
 
+def s3_filesystem(
+    options: StorageOptions, allow_bucket_creation: bool = False
+) -> pafs.S3FileSystem:
+    """An S3 filesystem with path-style addressing (MinIO has no per-bucket host names)."""
+    endpoint = urlparse(options.endpoint) if options.endpoint else None
+    return pafs.S3FileSystem(
+        access_key=options.access_key or None,
+        secret_key=options.secret_key or None,
+        region=options.region,
+        endpoint_override=endpoint.netloc if endpoint else None,
+        scheme=endpoint.scheme if endpoint else "https",
+        force_virtual_addressing=False,
+        allow_bucket_creation=allow_bucket_creation,
+        connect_timeout=5,
+        request_timeout=60,
+    )
+
+
 def open_uri(uri: str, options: StorageOptions) -> tuple[pafs.FileSystem, str]:
     """The filesystem for ``uri`` and the path inside it."""
     parsed = urlparse(uri)
     if parsed.scheme in ("", "file"):
         return pafs.LocalFileSystem(), parsed.path if parsed.scheme else uri
     if parsed.scheme in ("s3", "s3a"):
-        endpoint = urlparse(options.endpoint) if options.endpoint else None
-        fs = pafs.S3FileSystem(
-            access_key=options.access_key or None,
-            secret_key=options.secret_key or None,
-            region=options.region,
-            endpoint_override=endpoint.netloc if endpoint else None,
-            scheme=endpoint.scheme if endpoint else "https",
-            force_virtual_addressing=False,
-        )
-        return fs, f"{parsed.netloc}{parsed.path}"
+        return s3_filesystem(options), f"{parsed.netloc}{parsed.path}"
     raise ValueError(f"unsupported storage URI scheme: {uri}")
 
 

@@ -1,0 +1,243 @@
+"""What each native service is: how it is installed, configured, started, checked and bootstrapped.
+
+The manager (``opslake.stack.manager``) runs these specs in order; this module holds no process state.
+Service config files come from ``deploy/`` and are the same ones docker-compose mounts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from opslake.config import REPO_ROOT, Settings
+from opslake.exceptions import ServiceUnavailableError
+from opslake.lake.java import find_java_home
+from opslake.lake.storage import StorageOptions, s3_filesystem
+from opslake.stack import install
+
+DEPLOY = REPO_ROOT / "deploy"
+BUCKETS = ("raw", "lake")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A process to start: command line, extra environment, and the signal that stops it cleanly."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    stop_signal: str = "SIGTERM"
+
+
+@dataclass(frozen=True)
+class Service:
+    """One native service of the stack."""
+
+    name: str
+    ports: tuple[int, ...]
+    start_timeout_s: float
+    prepare: Callable[[Settings], Launch]  # install (cached) + write config; returns the launch
+    healthy: Callable[[Settings], bool]
+    bootstrap: Callable[[Settings], None] = lambda settings: None  # after healthy: DBs, buckets
+
+
+def _http_ok(url: str, timeout: float = 2.0) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return bytes(resp.read()) if resp.status == 200 else None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _as_postgres_user(argv: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: drop to the ``postgres`` account the Debian package made."""
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+
+def _postgres_dirs(settings: Settings) -> tuple[Path, Path]:
+    root = settings.stack_dir / "postgres"
+    return root / "data", root / "run"
+
+
+def _prepare_postgres(settings: Settings) -> Launch:
+    bin_dir = install.postgres_bin_dir()
+    data, sock = _postgres_dirs(settings)
+    for d in (data.parent, sock):
+        d.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(d, "postgres", "postgres")
+    if not (data / "PG_VERSION").exists():
+        shutil.rmtree(data, ignore_errors=True)  # a half-done initdb is not a cluster
+        cmd = [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]
+        subprocess.run(_as_postgres_user(cmd), check=True, capture_output=True)
+    argv = [
+        str(bin_dir / "postgres"),
+        "-D",
+        str(data),
+        "-p",
+        "5432",
+        "-k",
+        str(sock),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        "shared_buffers=256MB",
+        "-c",
+        "max_connections=200",
+    ]
+    return Launch(_as_postgres_user(argv), stop_signal="SIGINT")  # SIGINT = fast shutdown
+
+
+def _postgres_healthy(settings: Settings) -> bool:
+    _, sock = _postgres_dirs(settings)
+    pg_isready = install.postgres_bin_dir(install_missing=False) / "pg_isready"
+    proc = subprocess.run([str(pg_isready), "-h", str(sock), "-p", "5432", "-q"], check=False)
+    return proc.returncode == 0
+
+
+def _bootstrap_postgres(settings: Settings) -> None:
+    _, sock = _postgres_dirs(settings)
+    env = {
+        "PATH": f"{install.postgres_bin_dir()}:{os.environ.get('PATH', '')}",
+        "PGHOST": str(sock),
+        "PGPORT": "5432",
+        "PGUSER": "postgres",
+        "POSTGRES_USER": settings.catalog_user,
+        "POSTGRES_PASSWORD": settings.catalog_password.get_secret_value(),
+    }
+    script = DEPLOY / "postgres" / "init.sh"
+    argv = _as_postgres_user(["env", *(f"{k}={v}" for k, v in env.items()), "bash", str(script)])
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, cwd="/")
+    if proc.returncode != 0:
+        raise ServiceUnavailableError("PostgreSQL", f"init.sh failed: {proc.stderr.strip()}")
+
+
+def _prepare_minio(settings: Settings) -> Launch:
+    binary = install.minio_binary(settings.cache_dir)
+    data = settings.stack_dir / "minio" / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    env = {
+        "MINIO_ROOT_USER": settings.s3_access_key.get_secret_value(),
+        "MINIO_ROOT_PASSWORD": settings.s3_secret_key.get_secret_value(),
+        "MINIO_BROWSER": "on",
+    }
+    argv = [
+        str(binary),
+        "server",
+        str(data),
+        "--address",
+        "127.0.0.1:9000",
+        "--console-address",
+        "127.0.0.1:9001",
+        "--quiet",
+    ]
+    return Launch(argv, env)
+
+
+def _minio_healthy(settings: Settings) -> bool:
+    return _http_ok("http://127.0.0.1:9000/minio/health/live") is not None
+
+
+def _bootstrap_minio(settings: Settings) -> None:
+    import pyarrow.fs as pafs
+
+    fs = s3_filesystem(StorageOptions.from_settings(settings), allow_bucket_creation=True)
+    for bucket in BUCKETS:
+        if fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+            fs.create_dir(bucket)
+
+
+def trino_env(settings: Settings) -> dict[str, str]:
+    """Environment that Trino's ``${ENV:...}`` substitutions in ``lake.properties`` read."""
+    return {
+        "OPSLAKE_CATALOG_URI": settings.catalog_uri,
+        "OPSLAKE_CATALOG_USER": settings.catalog_user,
+        "OPSLAKE_CATALOG_PASSWORD": settings.catalog_password.get_secret_value(),
+        "OPSLAKE_S3_ENDPOINT": settings.s3_endpoint,
+        "OPSLAKE_S3_REGION": settings.s3_region,
+        "OPSLAKE_S3_ACCESS_KEY": settings.s3_access_key.get_secret_value(),
+        "OPSLAKE_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
+    }
+
+
+def _prepare_trino(settings: Settings) -> Launch:
+    home = install.trino_home(settings.cache_dir)
+    java_home = install.jdk25_home(settings.cache_dir)
+    root = settings.stack_dir / "trino"
+    etc, data = root / "etc", root / "data"
+    shutil.rmtree(etc, ignore_errors=True)
+    shutil.copytree(DEPLOY / "trino" / "etc", etc)
+    # node.data-dir is a container path in the shared file; natively it lives in the state dir.
+    (etc / "node.properties").write_text(
+        f"node.environment=opslake\nnode.id=opslake-trino-1\nnode.data-dir={data}\n"
+    )
+    data.mkdir(parents=True, exist_ok=True)
+    env = {
+        "JAVA_HOME": str(java_home),
+        "PATH": f"{java_home / 'bin'}:{os.environ.get('PATH', '')}",
+        **trino_env(settings),
+    }
+    argv = [str(home / "bin" / "launcher"), "run", f"--etc-dir={etc}", f"--data-dir={data}"]
+    return Launch(argv, env)
+
+
+def _trino_healthy(settings: Settings) -> bool:
+    body = _http_ok(f"http://{settings.trino_host}:{settings.trino_port}/v1/info")
+    return body is not None and json.loads(body).get("starting") is False
+
+
+def _prepare_marquez(settings: Settings) -> Launch:
+    lib = install.marquez_classpath(settings.cache_dir)
+    java = find_java_home() / "bin" / "java"
+    env = {
+        "POSTGRES_HOST": "127.0.0.1",
+        "POSTGRES_PORT": "5432",
+        "POSTGRES_DB": "marquez",
+        "POSTGRES_USER": settings.catalog_user,
+        "POSTGRES_PASSWORD": settings.catalog_password.get_secret_value(),
+        "SEARCH_ENABLED": "false",
+        "MARQUEZ_PORT": "5000",
+        "MARQUEZ_ADMIN_PORT": "5001",
+    }
+    argv = [
+        str(java),
+        "-Xmx1g",
+        "-cp",
+        f"{lib}/*",
+        "marquez.MarquezApp",
+        "server",
+        str(DEPLOY / "marquez" / "marquez.yml"),
+    ]
+    return Launch(argv, env)
+
+
+def _marquez_healthy(settings: Settings) -> bool:
+    return _http_ok("http://127.0.0.1:5001/healthcheck") is not None
+
+
+POSTGRES = Service(
+    "postgres", (5432,), 60, _prepare_postgres, _postgres_healthy, _bootstrap_postgres
+)
+MINIO = Service("minio", (9000, 9001), 60, _prepare_minio, _minio_healthy, _bootstrap_minio)
+TRINO = Service("trino", (8090,), 240, _prepare_trino, _trino_healthy)
+MARQUEZ = Service("marquez", (5000, 5001), 180, _prepare_marquez, _marquez_healthy)
+
+# Start order: dependencies first (Trino and Marquez need PostgreSQL; Trino's catalog needs MinIO).
+SERVICES: dict[str, Service] = {s.name: s for s in (POSTGRES, MINIO, TRINO, MARQUEZ)}
