@@ -2,7 +2,7 @@
 # Creates the opslake role and its databases (Iceberg catalog, Marquez, Airflow). Idempotent.
 # docker-compose runs it from /docker-entrypoint-initdb.d; the native stack runs it after initdb.
 # Needs POSTGRES_USER / POSTGRES_PASSWORD (the application role) and a superuser connection
-# (PGUSER, PGHOST, PGPORT; the compose entrypoint's defaults work).
+# (PGUSER, PGHOST, PGPORT; docker-compose sets PGUSER to the application role, a superuser there).
 set -euo pipefail
 psql -v ON_ERROR_STOP=1 --no-psqlrc --dbname postgres \
   -v app_user="$POSTGRES_USER" -v app_password="$POSTGRES_PASSWORD" <<'SQL'

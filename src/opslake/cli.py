@@ -30,7 +30,7 @@ def _table(title: str, frame: pd.DataFrame) -> Table:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from opslake.lake.session import build_session
     from opslake.pipeline import run_pipeline
-    from opslake.report import collect_summary, render_html
+    from opslake.report import collect_summary, render_html, write_json
     from opslake.telemetry import GeneratorConfig
 
     config = GeneratorConfig(
@@ -57,6 +57,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             for spark in sessions:
                 spark.stop()
     report = render_html(summary, settings.out_dir / "report.html")
+    write_json(summary, settings.out_dir / "summary.json")
     rows = pd.DataFrame(sorted(summary.table_rows.items()), columns=["table", "rows"])
     console.print(_table("Rows per table", rows))
     console.print(_table("Ingest: rows in = accepted + rejected", summary.ingest))

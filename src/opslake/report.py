@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,6 +133,19 @@ def charts(summary: Summary) -> dict[str, str]:
         out["anomaly"] = _png(fig)
         plt.close(fig)
     return out
+
+
+def write_json(summary: Summary, path: Path) -> Path:
+    """Machine-readable summary (rows per table as Spark counted them, ingest reconciliation, timings)."""
+    payload = {
+        "table_rows": summary.table_rows,
+        "ingest": summary.ingest.to_dict(orient="records"),
+        "anomaly": summary.anomaly,
+        "timings_s": summary.timings,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str))
+    return path
 
 
 def render_html(summary: Summary, path: Path) -> Path:

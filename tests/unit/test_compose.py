@@ -70,7 +70,9 @@ def published_ports(service: dict[str, Any]) -> Iterator[tuple[str | None, int, 
             yield entry.get("host_ip"), int(entry["published"]), int(entry["target"])
             continue
         parts = str(entry).split("/")[0].split(":")
-        assert len(parts) in (2, 3), f"publish ports explicitly as [ip:]host:container, not {entry!r}"
+        assert len(parts) in (2, 3), (
+            f"publish ports explicitly as [ip:]host:container, not {entry!r}"
+        )
         host_ip = parts[0] if len(parts) == 3 else None
         yield host_ip, int(parts[-2]), int(parts[-1])
 
@@ -118,7 +120,9 @@ def test_published_ports_match_architecture(services: dict[str, dict[str, Any]])
 def test_ports_are_published_on_loopback_only(services: dict[str, dict[str, Any]]) -> None:
     for name, service in services.items():
         for host_ip, host, _ in published_ports(service):
-            assert host_ip == "127.0.0.1", f"{name} publishes {host} on {host_ip or 'every interface'}"
+            assert host_ip == "127.0.0.1", (
+                f"{name} publishes {host} on {host_ip or 'every interface'}"
+            )
 
 
 def test_bind_mounted_host_paths_exist(services: dict[str, dict[str, Any]]) -> None:
@@ -188,7 +192,9 @@ def test_dollar_signs_are_interpolations_or_escaped(compose: dict[str, Any]) -> 
 def test_dependencies_exist_and_their_conditions_can_be_met(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    edges = {(name, dep): cond for name, s in services.items() for dep, cond in depends_on(s).items()}
+    edges = {
+        (name, dep): cond for name, s in services.items() for dep, cond in depends_on(s).items()
+    }
     for (name, dep), condition in edges.items():
         assert dep in services, f"{name} depends on undefined service {dep}"
         assert condition in CONDITIONS, f"{name} -> {dep}: {condition}"
@@ -311,5 +317,8 @@ def test_matches_the_compose_specification(compose: dict[str, Any]) -> None:
         pytest.skip("no compose-spec.json installed (pip install check-jsonschema to run this)")
     schema = json.loads(schema_file.read_text())
     validator = jsonschema.validators.validator_for(schema)(schema)
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(compose)]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(compose)
+    ]
     assert not errors, "\n".join(errors)

@@ -93,7 +93,7 @@ def _last_lines(path: Path, n: int = 20) -> str:
 
 
 def _select(names: Sequence[str] | None) -> list[Service]:
-    wanted = list(names or DEFAULT_SERVICES)
+    wanted = list(DEFAULT_SERVICES if names is None else names)
     unknown = [n for n in wanted if n not in SERVICES]
     if unknown:
         raise ConfigError(f"unknown service(s) {unknown}; known: {list(SERVICES)}")

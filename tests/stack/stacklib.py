@@ -1,0 +1,27 @@
+"""The handle the stack fixture gives to tests (a module of its own so test files can import it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from opslake.config import REPO_ROOT, Settings
+from opslake.query import TrinoEngine
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    env: dict[str, str]  # environment for `opslake --profile stack ...` subprocesses
+    marquez_error: str  # why Marquez is not running, or "" when it is
+
+    def opslake(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """Run the real CLI in its own process (its own Spark driver), as a user would."""
+        return subprocess.run(
+            [sys.executable, "-m", "opslake.cli", "--profile", "stack", *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT,
+        )  # fmt: skip
+
+    def trino(self) -> TrinoEngine:
+        return TrinoEngine(self.settings)

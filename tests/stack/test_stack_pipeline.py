@@ -1,0 +1,191 @@
+"""The whole pipeline against the real stack: Spark writes Iceberg on MinIO with the catalog in
+PostgreSQL, Trino reads the same tables, and failures name the service or leave no partial table.
+
+Tests run in file order and share one pipeline run; the failure tests come last because they stop
+and restart services.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.fs as pafs
+import pytest
+from stacklib import Stack
+
+from opslake.config import REPO_ROOT
+from opslake.lake.storage import StorageOptions, s3_filesystem
+from opslake.stack import manager
+from opslake.stack.services import SERVICES
+
+pytestmark = [pytest.mark.integration, pytest.mark.stack]
+
+RUN_ARGS = ("run", "--days", "2", "--nodes", "12", "--workloads", "150")
+
+
+def _s3(stack: Stack) -> pafs.S3FileSystem:
+    return s3_filesystem(StorageOptions.from_settings(stack.settings))
+
+
+def _files(fs: pafs.S3FileSystem, prefix: str) -> list[pafs.FileInfo]:
+    selector = pafs.FileSelector(prefix, recursive=True, allow_not_found=True)
+    return [f for f in fs.get_file_info(selector) if f.type == pafs.FileType.File]
+
+
+@pytest.fixture(scope="module")
+def first_run(stack: Stack, out_dir: Path) -> dict[str, Any]:
+    proc = stack.opslake(*RUN_ARGS)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary: dict[str, Any] = json.loads((out_dir / "summary.json").read_text())
+    return summary
+
+
+def _trino_counts(stack: Stack, tables: list[str]) -> dict[str, int]:
+    trino = stack.trino()
+    return {t: int(trino.query(f"SELECT count(*) AS n FROM {t}")["n"][0]) for t in tables}
+
+
+def test_trino_reads_every_table_with_the_row_count_spark_wrote(
+    stack: Stack, first_run: dict[str, Any]
+) -> None:
+    spark_counts = first_run["table_rows"]
+    assert len(spark_counts) >= 12 and spark_counts["lake.telemetry.node_metrics"] > 0
+    assert _trino_counts(stack, list(spark_counts)) == spark_counts
+
+
+def test_ingest_reconciles_in_the_stack_profile(first_run: dict[str, Any]) -> None:
+    for source in first_run["ingest"]:
+        assert source["rows_in"] == source["accepted"] + source["rejected"], source
+    metrics = next(s for s in first_run["ingest"] if s["source"] == "node_metrics")
+    assert metrics["rejected"] == 6  # the malformed batch: 7 rows, 6 bad
+
+
+def test_objects_land_in_minio_under_the_expected_prefixes(
+    stack: Stack, first_run: dict[str, Any]
+) -> None:
+    fs = _s3(stack)
+    raw = _files(fs, "raw/telemetry/node_metrics")
+    assert raw and all("/dt=" in f.path and "/hour=" in f.path for f in raw)
+    assert all(f.path.endswith(".parquet") for f in raw)
+    for table in ("telemetry/node_metrics", "analytics/anomalies", "analytics/carbon_daily"):
+        paths = [f.path for f in _files(fs, f"lake/warehouse/{table}")]
+        assert any("/metadata/" in p and p.endswith(".metadata.json") for p in paths), table
+        assert any("/data/" in p and p.endswith(".parquet") for p in paths), table
+    models = _files(fs, "lake/models/anomaly")
+    assert models and all(f.path.endswith(".pkl") for f in models)
+
+
+def test_views_and_canned_queries_answer_over_the_pipeline_tables(
+    stack: Stack, first_run: dict[str, Any]
+) -> None:
+    proc = stack.opslake("sql", "apply")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("applied sql/views/") == 5
+    trino = stack.trino()
+    health = trino.query("SELECT sum(samples) AS n FROM lake.analytics.v_node_health")
+    assert int(health["n"][0]) == first_run["table_rows"]["lake.telemetry.node_metrics"]
+    for name in (
+        "noisiest_nodes",
+        "carbon_by_provider",
+        "least_efficient_pools",
+        "best_carbon_savings",
+    ):
+        proc = stack.opslake("query", f"@{name}")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_lineage_reaches_marquez_with_raw_to_telemetry_to_analytics_edges(
+    stack: Stack, first_run: dict[str, Any]
+) -> None:
+    if stack.marquez_error:
+        pytest.skip(f"Marquez is not running here: {stack.marquez_error}")
+    import urllib.request
+
+    def get(path: str) -> Any:
+        with urllib.request.urlopen(f"{stack.settings.lineage_url}{path}", timeout=10) as resp:
+            return json.load(resp)
+
+    jobs = {j["name"] for j in get("/api/v1/namespaces/opslake/jobs")["jobs"]}
+    assert {"ingest", "placement", "anomaly_train", "anomaly_score", "carbon"} <= jobs
+    lineage = get("/api/v1/lineage?nodeId=dataset:iceberg://lake:telemetry.node_metrics&depth=3")
+    names = {n["id"] for n in lineage["graph"]}
+    assert any(n.startswith("dataset:s3://raw") for n in names)
+    assert "dataset:iceberg://lake:analytics.anomalies" in names
+
+
+def _latest_snapshot(stack: Stack, table: str) -> int:
+    frame = stack.trino().query(
+        f'SELECT snapshot_id FROM lake.telemetry."{table}$snapshots" ORDER BY committed_at DESC LIMIT 1'
+    )
+    return int(frame["snapshot_id"][0])
+
+
+def test_a_job_killed_mid_write_leaves_no_partial_table_and_a_rerun_has_no_duplicates(
+    stack: Stack, first_run: dict[str, Any]
+) -> None:
+    table = "lake.telemetry.node_metrics"
+    expected = first_run["table_rows"][table]
+    before = _latest_snapshot(stack, "node_metrics")
+    fs = _s3(stack)
+    prefix = "lake/warehouse/telemetry/node_metrics/data"
+    old_files = {f.path for f in _files(fs, prefix)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opslake.cli", "--profile", "stack", *RUN_ARGS],
+        env=stack.env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    new_files: set[str] = set()
+    deadline = time.monotonic() + 600
+    try:  # kill the run (driver and JVM) the moment ingest has written its first new data file
+        while not new_files and time.monotonic() < deadline and proc.poll() is None:
+            new_files = {f.path for f in _files(fs, prefix)} - old_files
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert new_files, "the run ended before writing any data file; nothing was killed mid-write"
+    # The files it wrote are orphans: no snapshot references them, so readers see the old table.
+    assert _latest_snapshot(stack, "node_metrics") == before
+    assert _trino_counts(stack, [table]) == {table: expected}
+
+    rerun = stack.opslake(*RUN_ARGS)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    counts = stack.trino().query(
+        f"SELECT count(*) AS n, count(DISTINCT (node_id, ts)) AS keys FROM {table}"
+    )
+    assert int(counts["n"][0]) == expected == int(counts["keys"][0])
+
+
+def _with_service_stopped(stack: Stack, name: str) -> Any:
+    class Stopped:
+        def __enter__(self) -> None:
+            assert manager.stop_service(stack.settings, name)
+
+        def __exit__(self, *exc: object) -> None:
+            manager.start_service(stack.settings, SERVICES[name])
+
+    return Stopped()
+
+
+def test_minio_down_fails_fast_with_a_message_naming_it(stack: Stack) -> None:
+    with _with_service_stopped(stack, "minio"):
+        started = time.perf_counter()
+        proc = stack.opslake(*RUN_ARGS, timeout=120)
+        elapsed = time.perf_counter() - started
+    assert proc.returncode == 1
+    assert "MinIO (S3 API) at 127.0.0.1:9000 is not reachable" in proc.stdout.replace("\n", " ")
+    assert elapsed < 60  # a preflight failure, not a Spark job timing out
+
+
+def test_trino_down_gives_a_message_naming_it(stack: Stack) -> None:
+    with _with_service_stopped(stack, "trino"):
+        proc = stack.opslake("query", "SELECT 1", timeout=120)
+    assert proc.returncode == 1
+    assert "Trino at 127.0.0.1:8090 is not reachable" in proc.stdout.replace("\n", " ")
