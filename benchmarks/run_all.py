@@ -17,6 +17,7 @@ BENCHES = {
     "placement": "benchmarks.bench_placement",
     "anomaly_quality": "benchmarks.bench_anomaly_quality",
     "spark": "benchmarks.bench_spark",
+    "stack": "benchmarks.bench_stack",
 }
 
 
