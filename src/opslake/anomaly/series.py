@@ -18,6 +18,7 @@ from opslake.anomaly.model import DEFAULT_MIN_EVIDENCE, score, train
 logger = logging.getLogger(__name__)
 
 VALUE = "value"
+WARMUP = pd.Timedelta(days=1)  # history needed before a flag means anything (see score_series)
 
 
 def series_feature_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -48,8 +49,13 @@ def score_series(
     seed: int = 0,
     contamination: float | Literal["auto"] = "auto",
     min_evidence: float = DEFAULT_MIN_EVIDENCE,
+    warmup: pd.Timedelta = WARMUP,
 ) -> pd.DataFrame:
     """Score one series with an IsolationForest trained on the series itself.
+
+    Nothing is flagged during ``warmup`` from the first timestamp: with less than a day of history
+    the baselines cannot tell a daily pattern from a level shift (a noise-free square wave flagged its
+    whole first high phase). NAB likewise leaves a probationary period unscored.
 
     Args:
         df: Rows with ``timestamp`` and ``value`` (any order; non-numeric values are treated as
@@ -57,6 +63,7 @@ def score_series(
         seed: Random state of the forest.
         contamination: See :func:`opslake.anomaly.model.train`.
         min_evidence: Minimum robust deviation for a flag.
+        warmup: Time from the first timestamp during which rows are scored but never flagged.
 
     Returns:
         ``timestamp, value, score, is_anomaly`` in time order.
@@ -78,11 +85,13 @@ def score_series(
     )
     scored = score(model, feats)
     frame = df.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    ts = pd.to_datetime(frame["timestamp"])
+    settled = (ts >= ts.iloc[0] + warmup).to_numpy()
     return pd.DataFrame(
         {
             "timestamp": frame["timestamp"],
             VALUE: frame[VALUE],
             "score": scored["score"].to_numpy(dtype=float),
-            "is_anomaly": scored["is_anomaly"].to_numpy(dtype=bool),
+            "is_anomaly": scored["is_anomaly"].to_numpy(dtype=bool) & settled,
         }
     )
