@@ -30,7 +30,8 @@ class BenchRow:
 
     @property
     def ratio(self) -> float | None:
-        if self.baseline in (None, 0):
+        # A ratio of two negative scores (NAB's can be) reads backwards: show none rather than mislead.
+        if self.baseline is None or self.baseline <= 0 or self.value < 0:
             return None
         return self.value / float(self.baseline)  # type: ignore[arg-type]
 

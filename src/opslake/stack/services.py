@@ -137,6 +137,7 @@ def _prepare_minio(settings: Settings) -> Launch:
         "MINIO_ROOT_USER": settings.s3_access_key.get_secret_value(),
         "MINIO_ROOT_PASSWORD": settings.s3_secret_key.get_secret_value(),
         "MINIO_BROWSER": "on",
+        "GOMEMLIMIT": "1GiB",  # soft heap cap: the 2-core/24 GiB box also runs Spark and Trino
     }
     argv = [
         str(binary),
