@@ -9,7 +9,8 @@
 
 Both first run the bin-oriented perturbation search of :mod:`opslake.placement.mbs` (MBS' with
 exact subset-sum fills on 1-D integer instances until the deadline; a greedy-fill variant for half
-of the time otherwise). Both keep the incumbent (the best of FFD and BFD to start with) and stop at the lower bound, the
+of the time otherwise, after multi-start constructive packing on vectors, see
+:mod:`opslake.placement.construct`). Both keep the incumbent (the best of FFD and BFD to start with) and stop at the lower bound, the
 deadline, or their iteration budget. Randomness comes only from ``numpy.random.default_rng(seed)``.
 """
 
@@ -20,6 +21,7 @@ import time
 import numpy as np
 import numpy.typing as npt
 
+from opslake.placement.construct import multi_start
 from opslake.placement.heuristics import best_fit, decreasing_order, first_fit, sort_values
 from opslake.placement.mbs import integer_instance, mbs_search, vector_search
 from opslake.placement.search import BinEliminator, assignment_from_bins, bins_from_assignment
@@ -63,7 +65,14 @@ def _lns_phase(
     if icap is not None:
         ints = [int(x) for x in sizes[:, 0].tolist()]
         return mbs_search(ints, icap, bins, target, rng, deadline, max_iter=max_iter)
+    # Multi-vector instances: restarts of FF / dot-product packing under several item keys first
+    # (one FFD order is a poor start when dimensions conflict), then the greedy-fill search.
     now = time.perf_counter()
+    if sizes.shape[1] > 1:
+        bins = multi_start(sizes, cap, bins, target, rng, now + 0.3 * max(0.0, deadline - now))
+        if len(bins) <= target:
+            return bins
+        now = time.perf_counter()
     mid = now + 0.5 * max(0.0, deadline - now)
     return vector_search(sizes, cap, bins, target, rng, mid, max_iter=max_iter)
 
