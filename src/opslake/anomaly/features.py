@@ -140,6 +140,23 @@ def _rolling_slope(x: pd.Series, window: int, per_hour: float) -> pd.Series:
     return result
 
 
+def seasonal_history(n: int, period: int, day_class: np.ndarray | None = None) -> np.ndarray:
+    """Per row, how many of the ``1.._SEASON_DAYS`` earlier periods exist (of the same day class).
+
+    ``m_hod_z`` is a true same-time-of-day comparison where this is at least 2 and the 24 h robust z
+    elsewhere (see :func:`_seasonal_median`).
+    """
+    count = np.zeros(n, dtype=np.int64)
+    for k in range(1, _SEASON_DAYS + 1):
+        lag = k * period
+        if lag < n:
+            same = np.ones(n - lag, dtype=bool)
+            if day_class is not None:
+                same = day_class[lag:] == day_class[: n - lag]
+            count[lag:] += same
+    return count
+
+
 def _seasonal_median(
     x: np.ndarray,
     period: int,

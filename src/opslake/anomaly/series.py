@@ -2,7 +2,12 @@
 
 The series gets the same causal features as a node metric (see
 :mod:`opslake.anomaly.features`), an IsolationForest is trained on the series itself and the
-two-part decision rule of :mod:`opslake.anomaly.model` is applied.
+two-part decision rule of :mod:`opslake.anomaly.model` is applied, with one more condition: a
+flag needs *seasonal* evidence (the deviation from the same time of day on at least two earlier
+days of the same kind, weekday or weekend) or a stuck zero run. A lone series usually carries a
+strong daily pattern, and the non-seasonal deviations (24 h robust z, 1 h mean z) fire at every
+daily transition: on NAB's art_daily_flatmiddle they raised 18 of its 19 alerts (NAB mean event
+F1 0.141 -> 0.351, NAB score -399 -> -184; the fleet pipeline keeps the plain rule).
 """
 
 from __future__ import annotations
@@ -10,9 +15,18 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
-from opslake.anomaly.features import infer_step, series_features, weekend_class
+from opslake.anomaly.features import (
+    MIN_ZERO_RUN,
+    STUCK_RUN_FACTOR,
+    infer_step,
+    points_per,
+    seasonal_history,
+    series_features,
+    weekend_class,
+)
 from opslake.anomaly.model import DEFAULT_MIN_EVIDENCE, score, train
 
 logger = logging.getLogger(__name__)
@@ -87,11 +101,19 @@ def score_series(
     frame = df.sort_values("timestamp", kind="stable").reset_index(drop=True)
     ts = pd.to_datetime(frame["timestamp"])
     settled = (ts >= ts.iloc[0] + warmup).to_numpy()
+    zero_run = feats[f"{VALUE}_zero_run"].to_numpy()
+    stuck = (zero_run >= MIN_ZERO_RUN) & (
+        zero_run > STUCK_RUN_FACTOR * feats[f"{VALUE}_zero_run_prev_max"].to_numpy()
+    )
+    # Seasonal evidence only where hod_z really compares with earlier days (not its 24 h fallback).
+    day = points_per(infer_step(ts), pd.Timedelta(days=1))
+    compared = seasonal_history(len(ts), day, weekend_class(ts)) >= 2
+    seasonal = compared & (np.abs(feats[f"{VALUE}_hod_z"].to_numpy()) >= min_evidence)
     return pd.DataFrame(
         {
             "timestamp": frame["timestamp"],
             VALUE: frame[VALUE],
             "score": scored["score"].to_numpy(dtype=float),
-            "is_anomaly": scored["is_anomaly"].to_numpy(dtype=bool) & settled,
+            "is_anomaly": scored["is_anomaly"].to_numpy(dtype=bool) & settled & (seasonal | stuck),
         }
     )
