@@ -16,11 +16,14 @@ class Stack:
     env: dict[str, str]  # environment for `opslake --profile stack ...` subprocesses
     marquez_error: str  # why Marquez is not running, or "" when it is
 
-    def opslake(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def opslake(
+        self, *args: str, timeout: float = 900, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real CLI in its own process (its own Spark driver), as a user would."""
         return subprocess.run(
             [sys.executable, "-m", "opslake.cli", "--profile", "stack", *args],
-            env=self.env, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT,
+            env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+            cwd=REPO_ROOT,
         )  # fmt: skip
 
     def trino(self) -> TrinoEngine:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from stacklib import Stack
 from opslake.config import REPO_ROOT
 from opslake.lake.storage import StorageOptions, s3_filesystem
 from opslake.stack import manager
-from opslake.stack.services import SERVICES
+from opslake.stack.services import SERVICES, SPARK_MASTER_URL, spark_master_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.stack]
 
@@ -161,6 +162,37 @@ def test_a_job_killed_mid_write_leaves_no_partial_table_and_a_rerun_has_no_dupli
         f"SELECT count(*) AS n, count(DISTINCT (node_id, ts)) AS keys FROM {table}"
     )
     assert int(counts["n"][0]) == expected == int(counts["keys"][0])
+
+
+@pytest.fixture
+def spark_cluster(stack: Stack) -> Iterator[str]:
+    """A Spark standalone master and worker (native processes), stopped after the test."""
+    names = ["spark-master", "spark-worker"]
+    already = {s.name for s in manager.status(stack.settings, names) if s.healthy}
+    manager.up(stack.settings, names)
+    yield SPARK_MASTER_URL
+    manager.down(stack.settings, [n for n in names if n not in already])
+
+
+def _finished_apps() -> list[dict[str, Any]]:
+    state = spark_master_state() or {}
+    return [a for a in state.get("completedapps", []) if isinstance(a, dict)]
+
+
+def test_the_same_run_on_a_spark_standalone_cluster_rewrites_identical_tables(
+    stack: Stack, first_run: dict[str, Any], spark_cluster: str
+) -> None:
+    # Scale-out: the unchanged jobs run with executors in a separate worker JVM that gets the
+    # catalog/S3 jars from the driver and reads and writes only s3:// and the JDBC catalog.
+    before = len(_finished_apps())
+    proc = stack.opslake(*RUN_ARGS, env={"OPSLAKE_SPARK_MASTER": spark_cluster})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    apps = _finished_apps()
+    assert len(apps) == before + 1
+    assert apps[-1]["name"] == "opslake" and apps[-1]["state"] == "FINISHED"
+    assert apps[-1]["cores"] == 2  # the worker's cores ran the tasks, not the driver
+    counts = first_run["table_rows"]
+    assert _trino_counts(stack, list(counts)) == counts  # same dates replaced, nothing doubled
 
 
 def _with_service_stopped(stack: Stack, name: str) -> Any:

@@ -108,7 +108,8 @@ def test_trino_catalog_file_reads_exactly_the_environment_trino_env_provides() -
 def test_service_ports_match_the_architecture() -> None:
     ports = {name: svc.ports for name, svc in SERVICES.items()}
     assert ports == {
-        "postgres": (5432,), "minio": (9000, 9001), "trino": (8090,), "marquez": (5000, 5001)
+        "postgres": (5432,), "minio": (9000, 9001), "trino": (8090,), "marquez": (5000, 5001),
+        "spark-master": (7077, 8081), "spark-worker": (8084,),
     }  # fmt: skip
     config = (REPO_ROOT / "deploy" / "trino" / "etc" / "config.properties").read_text()
     assert "http-server.http.port=8090" in config

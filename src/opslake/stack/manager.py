@@ -25,7 +25,7 @@ from opslake.stack.services import SERVICES, Service
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SERVICES = ("postgres", "minio", "trino", "marquez")
+DEFAULT_SERVICES = ("postgres", "minio", "trino", "marquez", "spark-master", "spark-worker")
 
 
 @dataclass(frozen=True)

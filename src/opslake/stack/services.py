@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from opslake.config import REPO_ROOT, Settings
 from opslake.exceptions import ServiceUnavailableError
@@ -233,12 +234,82 @@ def _marquez_healthy(settings: Settings) -> bool:
     return _http_ok("http://127.0.0.1:5001/healthcheck") is not None
 
 
+# Spark standalone: the pyspark wheel carries the whole distribution (bin/spark-class and jars/),
+# so the cluster runs the same Spark build as the driver. One worker with both cores; its
+# executors get the catalog and S3 jars from the driver (spark.jars) like on a real cluster.
+SPARK_MASTER_PORT = 7077
+SPARK_MASTER_UI_PORT = 8081
+SPARK_WORKER_UI_PORT = 8084
+SPARK_MASTER_URL = f"spark://127.0.0.1:{SPARK_MASTER_PORT}"
+
+
+def _spark_env(settings: Settings) -> dict[str, str]:
+    import pyspark
+
+    return {
+        "JAVA_HOME": str(find_java_home()),
+        "SPARK_HOME": str(Path(pyspark.__file__).parent),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_DAEMON_MEMORY": "512m",  # master and worker daemons; executors are sized apart
+        "SPARK_LOG_DIR": str(settings.stack_dir / "spark" / "logs"),
+    }
+
+
+def _spark_class(settings: Settings, *args: str) -> Launch:
+    env = _spark_env(settings)
+    return Launch([str(Path(env["SPARK_HOME"]) / "bin" / "spark-class"), *args], env)
+
+
+def _prepare_spark_master(settings: Settings) -> Launch:
+    return _spark_class(
+        settings, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+        "--port", str(SPARK_MASTER_PORT), "--webui-port", str(SPARK_MASTER_UI_PORT),
+    )  # fmt: skip
+
+
+def _prepare_spark_worker(settings: Settings) -> Launch:
+    work = settings.stack_dir / "spark" / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    return _spark_class(
+        settings, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+        "--webui-port", str(SPARK_WORKER_UI_PORT), "--cores", "2", "--memory", "4g",
+        "--work-dir", str(work), SPARK_MASTER_URL,
+    )  # fmt: skip
+
+
+def spark_master_state() -> dict[str, Any] | None:
+    """The master's JSON status (workers, running and completed applications), or None if down."""
+    body = _http_ok(f"http://127.0.0.1:{SPARK_MASTER_UI_PORT}/json/")
+    return dict(json.loads(body)) if body is not None else None
+
+
+def _spark_master_healthy(settings: Settings) -> bool:
+    state = spark_master_state()
+    return state is not None and state.get("status") == "ALIVE"
+
+
+def _spark_worker_healthy(settings: Settings) -> bool:
+    state = spark_master_state() or {}
+    workers = state.get("workers", [])
+    return isinstance(workers, list) and any(w.get("state") == "ALIVE" for w in workers)
+
+
 POSTGRES = Service(
     "postgres", (5432,), 60, _prepare_postgres, _postgres_healthy, _bootstrap_postgres
 )
 MINIO = Service("minio", (9000, 9001), 60, _prepare_minio, _minio_healthy, _bootstrap_minio)
 TRINO = Service("trino", (8090,), 240, _prepare_trino, _trino_healthy)
 MARQUEZ = Service("marquez", (5000, 5001), 180, _prepare_marquez, _marquez_healthy)
+SPARK_MASTER = Service(
+    "spark-master", (SPARK_MASTER_PORT, SPARK_MASTER_UI_PORT), 90, _prepare_spark_master,
+    _spark_master_healthy,
+)  # fmt: skip
+SPARK_WORKER = Service(
+    "spark-worker", (SPARK_WORKER_UI_PORT,), 90, _prepare_spark_worker, _spark_worker_healthy
+)
 
-# Start order: dependencies first (Trino and Marquez need PostgreSQL; Trino's catalog needs MinIO).
-SERVICES: dict[str, Service] = {s.name: s for s in (POSTGRES, MINIO, TRINO, MARQUEZ)}
+# Start order: dependencies first (Trino and Marquez need PostgreSQL; Trino's catalog needs MinIO;
+# a worker registers with the master).
+SERVICES: dict[str, Service] = {
+    s.name: s for s in (POSTGRES, MINIO, TRINO, MARQUEZ, SPARK_MASTER, SPARK_WORKER)
+}
