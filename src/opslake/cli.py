@@ -165,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     sql = sub.add_parser("sql", help="apply the views in sql/views (Trino)")
     sql.add_argument("sql_command", choices=["apply"])
     sql.set_defaults(func=cmd_sql_apply)
-    stack = sub.add_parser("stack", help="native services: PostgreSQL, MinIO, Trino, Marquez")
+    stack = sub.add_parser(
+        "stack", help="native services: PostgreSQL, MinIO, Trino, Marquez, Spark master + worker"
+    )
     stack.add_argument("stack_command", choices=["up", "down", "status", "logs"])
     stack.add_argument("--services", default="", help="comma-separated subset (default: all)")
     stack.add_argument("--lines", type=int, default=40, help="log lines per service (logs)")
