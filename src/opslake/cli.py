@@ -121,12 +121,17 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
         statuses = manager.up(settings, services, keep_going=True)
         for st in statuses:
             if st.error:
-                console.print(f"{st.name:9} [red]FAILED[/red]  {st.error}", soft_wrap=True)
+                label = (
+                    "[red]FAILED[/red]"
+                    if manager.needed(settings, st.name)
+                    else "[yellow]FAILED (not needed: lineage goes to the file)[/yellow]"
+                )
+                console.print(f"{st.name:9} {label}  {st.error}", soft_wrap=True)
             else:
                 console.print(
                     f"{st.name:9} healthy  pid {st.pid}  ports {st.ports}  ({st.seconds_to_healthy:.1f}s)"
                 )
-        return 1 if any(st.error for st in statuses) else 0
+        return 1 if any(st.error and manager.needed(settings, st.name) for st in statuses) else 0
     elif args.stack_command == "down":
         stopped = manager.down(settings, services)
         console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")

@@ -113,3 +113,10 @@ def test_service_ports_match_the_architecture() -> None:
     }  # fmt: skip
     config = (REPO_ROOT / "deploy" / "trino" / "etc" / "config.properties").read_text()
     assert "http-server.http.port=8090" in config
+
+
+def test_marquez_is_needed_only_when_lineage_goes_over_http() -> None:
+    http = Settings(lineage_transport="http")
+    to_file = Settings(lineage_transport="file")
+    assert manager.needed(http, "marquez") and not manager.needed(to_file, "marquez")
+    assert all(manager.needed(to_file, n) for n in manager.DEFAULT_SERVICES if n != "marquez")

@@ -92,6 +92,11 @@ def _last_lines(path: Path, n: int = 20) -> str:
         return "(no log)"
 
 
+def needed(settings: Settings, name: str) -> bool:
+    """Whether a run with ``settings`` needs the service: Marquez only when lineage goes over HTTP."""
+    return name != "marquez" or settings.lineage_transport == "http"
+
+
 def _select(names: Sequence[str] | None) -> list[Service]:
     wanted = list(DEFAULT_SERVICES if names is None else names)
     unknown = [n for n in wanted if n not in SERVICES]
