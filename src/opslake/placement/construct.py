@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from opslake.placement.heuristics import first_fit
+from opslake.placement.search import bins_from_assignment
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -37,14 +38,6 @@ def packing_quality(norm: FloatArray, bins: list[list[int]]) -> tuple[int, float
             tot = norm[b].sum(axis=0)
             sq += float(tot @ tot)
     return (sum(1 for b in bins if b), -sq)
-
-
-def _groups(assign: IntArray) -> list[list[int]]:
-    nb = int(assign.max()) + 1 if assign.size else 0
-    out: list[list[int]] = [[] for _ in range(nb)]
-    for i, b in enumerate(assign.tolist()):
-        out[b].append(i)
-    return out
 
 
 def bin_centric(
@@ -151,7 +144,7 @@ def multi_start(
 
     for key, w in base_keys(norm):
         order = np.asarray(np.argsort(-key, kind="stable"), dtype=np.int64)
-        if consider(_groups(first_fit(sizes, cap, order))):
+        if consider(bins_from_assignment(first_fit(sizes, cap, order))):
             return best
         if consider(bin_centric(sizes, cap, key, w)):
             return best
@@ -165,7 +158,7 @@ def multi_start(
         key = key * (1.0 + 0.2 * rng.random(n))
         if rng.random() < 0.5:
             order = np.asarray(np.argsort(-key, kind="stable"), dtype=np.int64)
-            done = consider(_groups(first_fit(sizes, cap, order)))
+            done = consider(bins_from_assignment(first_fit(sizes, cap, order)))
         else:
             done = consider(bin_centric(sizes, cap, key, w))
         if done:
