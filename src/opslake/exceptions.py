@@ -35,3 +35,11 @@ class ModelArtifactError(OpslakeError):
 
 class FeatureMismatchError(OpslakeError):
     """Raised when the features given to train/score lack columns the model needs."""
+
+
+class SchemaMismatchError(OpslakeError):
+    """Raised when a job's output or an existing table does not match the declared table schema."""
+
+
+class NoDataError(OpslakeError):
+    """Raised when a step has nothing to work on (no landed rows, no trained model for the dates)."""
