@@ -103,6 +103,20 @@ def cmd_sql_apply(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_lineage_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from opslake.lineage import make_sender, replay_spool
+
+    sender = make_sender(settings)
+    try:
+        sent, left = replay_spool(settings, sender)
+    finally:
+        sender.close()
+    console.print(
+        f"lineage replay: {sent} sent to {sender.target}, {left} left in {settings.lineage_spool_file}"
+    )
+    return 0 if left == 0 else 1
+
+
 def _stack_settings(args: argparse.Namespace) -> Settings:
     """Stack commands always use the stack profile; ``up`` first makes sure credentials exist."""
     from opslake.config import Settings as Defaults
@@ -170,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     sql = sub.add_parser("sql", help="apply the views in sql/views (Trino)")
     sql.add_argument("sql_command", choices=["apply"])
     sql.set_defaults(func=cmd_sql_apply)
+    lineage = sub.add_parser(
+        "lineage", help="re-send spooled OpenLineage events the transport could not deliver"
+    )
+    lineage.add_argument("lineage_command", choices=["replay"])
+    lineage.set_defaults(func=cmd_lineage_replay)
     stack = sub.add_parser(
         "stack", help="native services: PostgreSQL, MinIO, Trino, Marquez, Spark master + worker"
     )

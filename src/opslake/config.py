@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     spark_master: str = "local[*]"
     spark_driver_memory: str = "4g"
     spark_shuffle_partitions: int = 8
+    # Tasks that read landing files (0: twice Spark's default parallelism); results never depend on it.
+    spark_input_partitions: int = 0
 
     # Iceberg catalog (JDBC). Empty uri -> SQLite file under home.
     catalog_name: str = "lake"
@@ -54,6 +56,8 @@ class Settings(BaseSettings):
     lineage_transport: str = "file"
     lineage_url: str = "http://127.0.0.1:5000"
     lineage_namespace: str = "opslake"
+    # Events the transport could not deliver wait here for `opslake lineage replay`.
+    lineage_spool: str = ""  # empty -> <out_dir>/lineage-spool.jsonl
 
     # SQL engine for `opslake query`: "spark" or "trino".
     sql_engine: str = "spark"
@@ -85,6 +89,10 @@ class Settings(BaseSettings):
     @property
     def lineage_file(self) -> Path:
         return self.out_dir / "lineage.jsonl"
+
+    @property
+    def lineage_spool_file(self) -> Path:
+        return Path(self.lineage_spool) if self.lineage_spool else self.out_dir / "lineage-spool.jsonl"
 
     def table(self, namespace: str, name: str) -> str:
         """Fully qualified Iceberg table name, e.g. ``lake.telemetry.node_metrics``."""
