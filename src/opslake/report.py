@@ -1,26 +1,33 @@
 """Run summary: small aggregates queried from the lake, printed by the CLI and rendered to HTML.
 
-Only aggregates reach the driver (a few hundred rows at most); charts are PNGs embedded in one file.
+Only aggregates reach the driver (a few hundred rows at most). The HTML report is rendered from the
+Jinja2 template ``templates/report.html.j2`` (package data, autoescaped): every figure sits in a table
+cell, trends are PNG charts embedded in the one file.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import io
 import json
+import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from opslake.config import Settings
-from opslake.jobs.common import TELEMETRY_SOURCES, analytics_table, telemetry_table
-from opslake.pipeline import PipelineRun
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from opslake.pipeline import PipelineRun
 
 ANALYTICS_TABLES = (
     "placements", "placement_runs", "anomaly_features", "anomaly_models", "anomalies",
@@ -41,10 +48,14 @@ class Summary:
     carbon_daily: pd.DataFrame = field(default_factory=pd.DataFrame)
     recommendations: pd.DataFrame = field(default_factory=pd.DataFrame)
     timings: dict[str, float] = field(default_factory=dict)
+    # Lineage events of the run by outcome (``dataclasses.asdict(LineageRecorder.counts)``), if known.
+    lineage: dict[str, int] = field(default_factory=dict)
 
 
 def collect_summary(spark: SparkSession, settings: Settings, run: PipelineRun) -> Summary:
     """Query the aggregates the summary shows."""
+    from opslake.jobs.common import TELEMETRY_SOURCES, analytics_table, telemetry_table
+
     summary = Summary(timings=dict(run.timings))
     names = [telemetry_table(settings, s) for s in (*TELEMETRY_SOURCES, "rejects")]
     names += [analytics_table(settings, t) for t in ANALYTICS_TABLES]
@@ -148,33 +159,135 @@ def write_json(summary: Summary, path: Path) -> Path:
     return path
 
 
-def render_html(summary: Summary, path: Path) -> Path:
-    """Write a self-contained HTML report."""
-    parts = ["<h1>opslake run report</h1>"]
-    rows = pd.DataFrame(sorted(summary.table_rows.items()), columns=["table", "rows"])
-    sections: list[tuple[str, pd.DataFrame]] = [
-        ("Rows per table", rows),
-        ("Ingest (rows in = accepted + rejected)", summary.ingest),
-        ("Placement by pool", summary.placement),
-        ("Anomaly detection by injected type", summary.anomaly_by_type),
-        ("Carbon by provider", summary.carbon_by_provider),
-        ("Top carbon recommendations", summary.recommendations),
+# Anomaly quality figures in reading order, with the label shown; other scalar metrics follow.
+QUALITY_FIGURES = {
+    "precision": "Precision",
+    "recall": "Recall",
+    "f1": "F1",
+    "flagged": "Points flagged",
+    "labelled": "Points labelled",
+    "rows": "Points scored",
+}
+
+
+@dataclass(frozen=True)
+class TableView:
+    """A table ready for the template: formatted cells, and which columns are numeric."""
+
+    key: str  # element id, e.g. "anomaly-quality"
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    numeric: list[bool]
+
+
+def format_value(value: Any) -> str:
+    """A cell's text: floats to 3 decimals, integers with thousands separators, missing as empty."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value)).lower()
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, numbers.Real):
+        return f"{float(value):,.3f}"
+    return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def frame_table(key: str, title: str, frame: pd.DataFrame) -> TableView:
+    """A DataFrame as a TableView; a column is numeric when all its present values are numbers."""
+    records = list(frame.itertuples(index=False, name=None))
+    numeric = [
+        bool(present) and all(_is_number(v) for v in present)
+        for present in ([v for v in frame[c].tolist() if format_value(v)] for c in frame.columns)
     ]
-    images = charts(summary)
-    if summary.anomaly:
-        metrics = {k: summary.anomaly.get(k) for k in ("precision", "recall", "f1", "flagged")}
-        parts.append(f"<p>Anomaly quality (point level): {html.escape(str(metrics))}</p>")
-    for title, frame in sections:
-        parts.append(f"<h2>{html.escape(title)}</h2>")
-        parts.append(frame.to_html(index=False, border=0) if not frame.empty else "<p>none</p>")
-    for title, data in images.items():
-        parts.append(
-            f"<h2>{title.title()}</h2><img alt='{title}' src='data:image/png;base64,{data}'>"
-        )
-    timing = ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items())
-    parts.append(f"<p>Step timings: {html.escape(timing)}</p>")
-    style = "body{font-family:sans-serif;max-width:1000px;margin:2em auto} td,th{padding:2px 8px}"
+    return TableView(
+        key=key,
+        title=title,
+        columns=[str(c) for c in frame.columns],
+        rows=[[format_value(v) for v in row] for row in records],
+        numeric=numeric,
+    )
+
+
+def mapping_table(
+    key: str, title: str, values: Mapping[str, Any], labels: Mapping[str, str], header: str
+) -> TableView:
+    """Scalar entries of ``values`` as (label, value) rows: ``labels``' keys first, in their order."""
+    keys = [k for k in labels if k in values]
+    keys += sorted(k for k in values if k not in labels)
+    rows = [
+        [labels.get(k, k), format_value(values[k])]
+        for k in keys
+        if values[k] is None or isinstance(values[k], numbers.Number | str)
+    ]
+    return TableView(
+        key=key, title=title, columns=[header, "value"], rows=rows, numeric=[False, True]
+    )
+
+
+def report_tables(summary: Summary) -> dict[str, TableView]:
+    """Every table of the report, keyed by element id."""
+    rows = pd.DataFrame(sorted(summary.table_rows.items()), columns=["table", "rows"])
+    timings = pd.DataFrame(list(summary.timings.items()), columns=["step", "seconds"])
+    views = [
+        frame_table("table-rows", "Rows per table", rows),
+        frame_table("ingest", "Ingest (rows in = accepted + rejected)", summary.ingest),
+        frame_table("placement", "Placement by pool", summary.placement),
+        mapping_table(
+            "anomaly-quality",
+            "Anomaly quality (point level, against the injected labels)",
+            summary.anomaly,
+            QUALITY_FIGURES,
+            "figure",
+        ),
+        frame_table(
+            "anomaly-by-type", "Anomaly detection by injected type", summary.anomaly_by_type
+        ),
+        frame_table("carbon-by-provider", "Carbon by provider", summary.carbon_by_provider),
+        frame_table("recommendations", "Top carbon recommendations", summary.recommendations),
+        mapping_table("lineage", "Lineage events", summary.lineage, {}, "outcome"),
+        frame_table("timings", "Step timings", timings),
+    ]
+    return {view.key: view for view in views}
+
+
+@functools.cache
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("opslake", "templates"),
+        autoescape=True,  # table cells hold workload ids, pool ids and error text from the data
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_report(summary: Summary, images: Mapping[str, str] | None = None) -> str:
+    """The HTML report of ``summary``.
+
+    Args:
+        summary: the run's aggregates.
+        images: base64 PNGs keyed by chart name (``placement``, ``anomaly``, ``carbon``); drawn from
+            ``summary`` by ``charts`` when not given.
+
+    Returns:
+        One self-contained HTML document.
+    """
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        tables=report_tables(summary),
+        images=charts(summary) if images is None else dict(images),
+        lineage_spooled=summary.lineage.get("spooled", 0),
+    )
+
+
+def render_html(summary: Summary, path: Path) -> Path:
+    """Write the self-contained HTML report of ``summary`` to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"<!doctype html><meta charset='utf-8'><title>opslake report</title>"
-                    f"<style>{style}</style>{''.join(parts)}")  # fmt: skip
+    path.write_text(render_report(summary), encoding="utf-8")
     return path
