@@ -1,7 +1,9 @@
 """Spark throughput against single-process baselines on the same rows, in the same process.
 
 - anomaly scoring: ``mapInArrow`` with a broadcast model vs scikit-learn called directly;
-- carbon: the ``mapInArrow`` CCF transform vs the same function over one Arrow table with numpy.
+- carbon: the ``mapInArrow`` CCF transform vs the same function over one Arrow table with numpy;
+- ingest: the ingest step (read, validate, quarantine, commit) vs a plain Parquet -> Iceberg copy of the
+  same landing files, and the data files per date of every table after a whole pipeline run.
 
 Both Spark runs end in the ``noop`` sink so we time the transform, not a writer; inputs are cached in
 Spark first so we do not time the pandas -> JVM transfer of the test data either.
@@ -22,7 +24,7 @@ from opslake.anomaly import score, train, window_features
 from opslake.anomaly.model import from_bytes, to_bytes
 from opslake.carbon import usage_to_emissions
 from opslake.config import Settings
-from opslake.jobs.anomaly import ANOMALY_DDL, FEATURE_DDL, MODEL_COLUMNS, score_arrow
+from opslake.jobs.anomaly import ANOMALY_SCHEMA, KEY_COLUMNS, MODEL_COLUMNS, score_arrow
 from opslake.jobs.carbon import KEYS, emissions
 from opslake.telemetry import GeneratorConfig, generate
 
@@ -51,8 +53,10 @@ def anomaly_rows(spark: object, quick: bool) -> list[BenchRow]:
     rows = len(feats)
     # Baseline: scikit-learn (through the same pure ``score``) on exactly the model's input columns.
     direct_s = _best_of(2, lambda: score(model, feats[list(MODEL_COLUMNS)]))
-    columns = [c.split()[0] for c in FEATURE_DDL.split(", ")]
-    frame = spark.createDataFrame(feats[columns], FEATURE_DDL).withColumn("provider", F.lit("all"))
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    columns = [*KEY_COLUMNS, *MODEL_COLUMNS]
+    frame = spark.createDataFrame(feats[columns]).withColumn("provider", F.lit("all"))
     blob = spark.sparkContext.broadcast(to_bytes(model))
 
     def score_partition(batches):  # type: ignore[no-untyped-def]
@@ -66,7 +70,7 @@ def anomaly_rows(spark: object, quick: bool) -> list[BenchRow]:
     spark_s = _best_of(
         2,
         lambda: (
-            frame.mapInArrow(score_partition, ANOMALY_DDL)
+            frame.mapInArrow(score_partition, from_arrow_schema(ANOMALY_SCHEMA))
             .write.format("noop")
             .mode("overwrite")
             .save()
@@ -154,13 +158,79 @@ def carbon_rows(spark: object, quick: bool) -> list[BenchRow]:
     ]  # fmt: skip
 
 
+def ingest_rows(spark: object, settings: Settings, quick: bool) -> list[BenchRow]:
+    """Ingest vs a plain copy of the same landing files; then files per date after a whole run."""
+    from pyspark.sql import SparkSession
+
+    from opslake.lineage import LineageRecorder
+    from opslake.pipeline.runner import land_generated, run_step
+    from opslake.pipeline.spec import PIPELINE, step
+    from opslake.telemetry.schemas import SOURCES
+
+    assert isinstance(spark, SparkSession)
+    config = GeneratorConfig(days=7, nodes=40 if quick else 200, workloads=2000, seed=7)
+    dates = [(config.start + pd.Timedelta(days=d)).strftime("%Y-%m-%d") for d in range(config.days)]
+    land_generated(settings, config, dates[0])
+    lineage = LineageRecorder(settings)
+
+    def copy() -> int:
+        rows = 0
+        for source in SOURCES:
+            frame = spark.read.parquet(f"{settings.raw_root}/telemetry/{source}")
+            frame.writeTo(f"{settings.catalog_name}.telemetry.copy_{source}").using(
+                "iceberg"
+            ).createOrReplace()
+            rows += spark.table(f"{settings.catalog_name}.telemetry.copy_{source}").count()
+        return rows
+
+    copy()  # warm-up: JIT, catalog, file listing caches
+    started = time.perf_counter()
+    copied = copy()
+    copy_s = time.perf_counter() - started
+    run_step(spark, settings, step("ingest"), dates, lineage)  # warm-up
+    started = time.perf_counter()
+    result = run_step(spark, settings, step("ingest"), dates, lineage)
+    ingest_s = time.perf_counter() - started
+    sources = result.metrics["sources"]
+    rows_in = sum(int(m["rows_in"]) for m in sources.values())  # type: ignore[attr-defined]
+    for later in PIPELINE[1:]:
+        run_step(spark, settings, later, dates, lineage)
+    files: dict[str, float] = {}
+    for key in sorted({k for s in PIPELINE for k in s.outputs}):
+        parts = spark.sql(
+            f"SELECT file_count FROM {settings.table(*key.split('.'))}.partitions"
+        ).collect()
+        files[key] = max((int(r["file_count"]) for r in parts), default=0)
+    rows = [
+        BenchRow(
+            benchmark="ingest", metric="rows/s: ingest step (validate + quarantine + commit)",
+            value=rows_in / ingest_s, unit="rows/s", baseline=copied / copy_s,
+            baseline_name="plain Parquet->Iceberg copy, same files", target=">= 0.6x",
+            met=(rows_in / ingest_s) / (copied / copy_s) >= 0.6,
+            note=f"{rows_in} rows, 5 sources, {len(dates)} dates, 2 cores",
+            extra={"ingest_s": ingest_s, "copy_s": copy_s, "rows_in": rows_in, "copied": copied},
+        )
+    ]  # fmt: skip
+    rows += [
+        BenchRow(benchmark="ingest", metric=f"max data files per partition: {key}",
+                 value=count, unit="files", note="after ingest + every step over 7 dates")
+        for key, count in files.items()
+    ]  # fmt: skip
+    return rows
+
+
 def run(quick: bool = False) -> list[BenchRow]:
     from opslake.lake.session import build_session
 
     home = Path(tempfile.mkdtemp(prefix="opslake-bench-"))
-    spark = build_session(Settings(home=home, out_dir=home / "out", spark_shuffle_partitions=2))
+    settings = Settings(home=home, out_dir=home / "out", spark_shuffle_partitions=2)
+    spark = build_session(settings)
     try:
-        return anomaly_rows(spark, quick) + carbon_rows(spark, quick)
+        return (
+            ingest_rows(spark, settings, quick)
+            + anomaly_rows(spark, quick)
+            + carbon_rows(spark, quick)
+        )
     finally:
         spark.stop()
 

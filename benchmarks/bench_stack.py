@@ -23,7 +23,9 @@ import pandas as pd
 from benchmarks.common import BenchRow
 from opslake.config import Settings, load_settings
 from opslake.jobs import land
-from opslake.jobs.registry import run_job
+from opslake.jobs.entry import landed_dates
+from opslake.pipeline.runner import run_step
+from opslake.pipeline.spec import step
 from opslake.lineage import LineageRecorder
 from opslake.query import TrinoEngine
 from opslake.stack import manager
@@ -82,9 +84,12 @@ def visibility_rows(settings: Settings, quick: bool) -> list[BenchRow]:
     table = run_settings.table("telemetry", "node_metrics")
     try:
         started = time.perf_counter()
-        results = run_job(spark, run_settings, "ingest", [], LineageRecorder(run_settings))
+        result = run_step(
+            spark, run_settings, step("ingest"), landed_dates(run_settings),
+            LineageRecorder(run_settings),
+        )  # fmt: skip
         ingest_s = time.perf_counter() - started
-        accepted = next(r for r in results if r.job == "ingest.node_metrics").metrics["accepted"]
+        accepted = result.metrics["sources"]["node_metrics"]["accepted"]  # type: ignore[index]
         committed = spark.table(table).count()
         finished = time.perf_counter()
         while int(trino.query(f"SELECT count(*) AS n FROM {table}")["n"][0]) != committed:

@@ -29,11 +29,6 @@ if TYPE_CHECKING:
 
     from opslake.pipeline import PipelineRun
 
-ANALYTICS_TABLES = (
-    "placements", "placement_runs", "anomaly_features", "anomaly_models", "anomalies",
-    "carbon_usage", "carbon_daily", "carbon_recommendations",
-)  # fmt: skip
-
 
 @dataclass
 class Summary:
@@ -54,17 +49,16 @@ class Summary:
 
 def collect_summary(spark: SparkSession, settings: Settings, run: PipelineRun) -> Summary:
     """Query the aggregates the summary shows."""
-    from opslake.jobs.common import TELEMETRY_SOURCES, analytics_table, telemetry_table
+    from opslake.jobs.common import analytics_table, telemetry_table
+    from opslake.pipeline.tables import TABLES
 
     summary = Summary(timings=dict(run.timings))
-    names = [telemetry_table(settings, s) for s in (*TELEMETRY_SOURCES, "rejects")]
-    names += [analytics_table(settings, t) for t in ANALYTICS_TABLES]
-    for name in names:
+    for name in (settings.table(*key.split(".")) for key in TABLES):
         if spark.catalog.tableExists(name):
             summary.table_rows[name] = spark.table(name).count()
+    ingest = next((r.metrics for r in run.results if r.job == "ingest"), {})
     summary.ingest = pd.DataFrame(
-        [{"source": r.job.removeprefix("ingest."), **{k: r.metrics.get(k) for k in
-          ("rows_in", "accepted", "rejected")}} for r in run.results if r.job.startswith("ingest.")]
+        [{"source": source, **counts} for source, counts in ingest.get("sources", {}).items()]  # type: ignore[attr-defined]
     )  # fmt: skip
     runs = analytics_table(settings, "placement_runs")
     summary.placement = spark.sql(

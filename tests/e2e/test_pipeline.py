@@ -47,9 +47,13 @@ def test_every_table_is_filled_and_reconciles(spark: SparkSession, first_run: Pi
     assert n["analytics.placements"] == CONFIG.workloads
     # Every accepted metric row gets exactly one score (all provider scopes were trained).
     assert n["analytics.anomalies"] == n["telemetry.node_metrics"]
-    ingest = {r.job: r.metrics for r in first_run.results if r.job.startswith("ingest.")}
-    for metrics in ingest.values():
+    results = {r.job: r.metrics for r in first_run.results}
+    for metrics in results["ingest"]["sources"].values():  # type: ignore[attr-defined]
         assert metrics["rows_in"] == metrics["accepted"] + metrics["rejected"]
+    # Every accepted metric row is either turned into emissions or rejected by carbon, with a reason.
+    carbon = results["carbon"]
+    assert carbon["rows_in"] == n["telemetry.node_metrics"]
+    assert carbon["rows_in"] == carbon["computed"] + carbon["rejected"]
 
 
 def test_rerun_replaces_instead_of_duplicating(

@@ -11,13 +11,23 @@ from pyspark.sql import SparkSession
 
 from opslake.config import Settings
 from opslake.exceptions import SourceFileError
-from opslake.jobs import ingest, land
+from opslake.jobs import land
+from opslake.lineage import LineageRecorder
+from opslake.pipeline.runner import run_step
+from opslake.pipeline.spec import step
 from opslake.telemetry import GeneratorConfig, generate
 from opslake.telemetry.generator import malformed_node_metrics
 
 pytestmark = pytest.mark.integration
 
 CONFIG = GeneratorConfig(days=2, nodes=6, workloads=40, seed=11)
+DATES = ["2026-11-16", "2026-11-17"]
+
+
+def _ingest(spark: SparkSession, settings: Settings) -> dict[str, dict[str, int]]:
+    """Run the ingest step over the two landed dates; per-source rows in/accepted/rejected."""
+    result = run_step(spark, settings, step("ingest"), DATES, LineageRecorder(settings))
+    return result.metrics["sources"]  # type: ignore[return-value]
 
 
 def _count(spark: SparkSession, table: str, where: str = "true") -> int:
@@ -39,8 +49,7 @@ def landed(isolated_lake: Callable[[str], Settings]) -> Settings:
 def test_rows_in_equal_accepted_plus_rejected_and_rerun_does_not_duplicate(
     spark: SparkSession, landed: Settings
 ) -> None:
-    results = {r.job: r for r in ingest.run(spark, landed)}
-    metrics = results["ingest.node_metrics"].metrics
+    metrics = _ingest(spark, landed)["node_metrics"]
     expected_in = 2 * 24 * 12 * 6 + 7
     assert metrics["rows_in"] == expected_in
     assert metrics["accepted"] + metrics["rejected"] == metrics["rows_in"]
@@ -54,8 +63,7 @@ def test_rows_in_equal_accepted_plus_rejected_and_rerun_does_not_duplicate(
     assert "wrong type: mem_util=n/a" in reasons
 
     # Same dates again: replaced, not duplicated.
-    again = {r.job: r for r in ingest.run(spark, landed)}
-    assert again["ingest.node_metrics"].metrics == metrics
+    assert _ingest(spark, landed)["node_metrics"] == metrics
     assert _count(spark, table) == metrics["accepted"]
     assert _count(spark, rejects, "source = 'node_metrics'") == 6
 
@@ -67,7 +75,7 @@ def test_duplicates_across_files_are_rejected_once(spark: SparkSession, landed: 
         landed, "node_metrics", copy, "replayed", CONFIG.start + pd.Timedelta(hours=1)
     )
     try:
-        metrics = {r.job: r for r in ingest.run(spark, landed)}["ingest.node_metrics"].metrics
+        metrics = _ingest(spark, landed)["node_metrics"]
         assert metrics["rejected"] == 6 + 5
         # The 5 replayed rows plus the external batch's own duplicate, whichever file came first.
         assert (
@@ -79,7 +87,7 @@ def test_duplicates_across_files_are_rejected_once(spark: SparkSession, landed: 
         assert _count(spark, f"{landed.catalog_name}.telemetry.node_metrics") == metrics["accepted"]
     finally:
         _remove_batch(landed, "replayed")
-        ingest.run(spark, landed)
+        _ingest(spark, landed)
 
 
 def test_corrupt_file_is_named_and_other_files_still_load(
@@ -91,7 +99,7 @@ def test_corrupt_file_is_named_and_other_files_still_load(
     corrupt.write_bytes(b"PAR1 this is not parquet")
     try:
         with pytest.raises(SourceFileError, match=r"part-corrupt\.parquet"):
-            ingest.run(spark, landed)
+            _ingest(spark, landed)
         # Every other source and every other workloads file loaded.
         assert _count(spark, f"{landed.catalog_name}.telemetry.node_metrics") > 0
         good_workloads = len(generate(CONFIG).workloads)
@@ -99,7 +107,7 @@ def test_corrupt_file_is_named_and_other_files_still_load(
         assert _count(spark, f"{landed.catalog_name}.telemetry.rejects", "row_number = -1") == 1
     finally:
         corrupt.unlink()
-        ingest.run(spark, landed)
+        _ingest(spark, landed)
 
 
 def _remove_batch(settings: Settings, batch: str) -> None:

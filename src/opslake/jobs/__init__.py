@@ -1,5 +1,6 @@
-"""Job transformations: each module has a ``run(spark, settings, ...)`` that reads, transforms and writes.
+"""Step functions: each module has the ``compute`` (and ``summarize``) functions of its pipeline steps.
 
-``spark_jobs/*.py`` are thin spark-submit entry points around these; ``opslake run`` calls them in order
-in one session. Pure analytics live in ``opslake.placement`` / ``anomaly`` / ``carbon``.
+``opslake.pipeline.spec`` declares the steps (inputs, outputs, which function computes them); the
+runner reads, writes and emits lineage. Pure analytics live in ``opslake.placement`` / ``anomaly`` /
+``carbon``.
 """

@@ -1,12 +1,15 @@
-"""Anomaly jobs: features per node (applyInPandas), one IsolationForest per scope trained in parallel
-(applyInPandas), versioned model artifacts in object storage, scoring with a broadcast model (mapInPandas).
+"""Anomaly jobs: features per node (applyInPandas) stored once, one IsolationForest per scope trained in
+parallel (applyInPandas), versioned model artifacts in object storage, scoring the stored features with
+broadcast models (mapInArrow).
+
+Reads are bounded by the run's dates; the model that scores a window is the one trained on that window
+(or, when scoring alone, the latest trained on data up to the window's end), never a later one.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -15,157 +18,136 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
 from opslake.anomaly import AnomalyModel, score, train, window_features
-from opslake.anomaly.features import METRICS
 from opslake.anomaly.model import from_bytes, to_bytes
-from opslake.config import Settings
-from opslake.jobs.common import JobResult, analytics_table, telemetry_table
+from opslake.exceptions import NoDataError
 from opslake.lake.storage import StorageOptions, join, open_uri
-from opslake.lake.tables import ensure_table_ddl, replace_dates
+from opslake.pipeline.tables import ANOMALIES, ANOMALY_FEATURES, ANOMALY_MODELS, MODEL_FEATURES
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
+
+    from opslake.pipeline.context import StepContext
 
 logger = logging.getLogger(__name__)
 
-KEY_DDL = "ts TIMESTAMP, node_id STRING, provider STRING, region STRING"
-# The forest and its evidence rule read only the per-metric robust deviations; shipping just these
-# between JVM and Python (instead of all window features) keeps the Arrow transfer small.
-MODEL_COLUMNS = tuple(f"{m}_dev" for m in METRICS)
-FEATURE_DDL = KEY_DDL + "".join(f", {c} DOUBLE" for c in MODEL_COLUMNS)
-MODEL_DDL = "scope STRING, version STRING, n_rows BIGINT, threshold DOUBLE, model BINARY"
-REGISTRY_DDL = (
-    "version STRING, scope STRING, trained_at TIMESTAMP, n_rows BIGINT, threshold DOUBLE, "
-    "artifact_uri STRING"
-)
-ANOMALY_DDL = (
-    "dt DATE, ts TIMESTAMP, node_id STRING, provider STRING, region STRING, score DOUBLE, "
-    "is_anomaly BOOLEAN, top_metric STRING, model_version STRING"
-)
-LOOKBACK = dt.timedelta(days=1)  # history read before the first date so rolling windows are warm
+KEY_COLUMNS = ("ts", "node_id", "provider", "region")
+MODEL_COLUMNS = MODEL_FEATURES
+LOOKBACK_DAYS = 1  # history read before the first date so rolling windows are warm
+MODEL_DDL = "scope STRING, n_rows BIGINT, threshold DOUBLE, model BINARY"
 
 
-def features(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> DataFrame:
-    """Window features for every node on ``dates`` (computed with one day of look-back)."""
+def _ddl(schema: pa.Schema) -> str:
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(schema).simpleString()[len("struct<") : -1].replace(":", " ")
+
+
+def features(ctx: StepContext) -> DataFrame:
+    """Window features for every node on the run's dates (computed with one day of look-back)."""
     from pyspark.sql import functions as F
 
-    first = dt.date.fromisoformat(min(dates)) - LOOKBACK
-    metrics = spark.table(telemetry_table(settings, "node_metrics")).where(
-        (F.col("dt") >= F.lit(first.isoformat()).cast("date"))
-        & (F.col("dt") <= F.lit(max(dates)).cast("date"))
-    )
-    columns = [c.split()[0] for c in FEATURE_DDL.split(", ")]
+    metrics = ctx.read("telemetry.node_metrics", lookback_days=LOOKBACK_DAYS)
+    feature_schema = pa.schema([f for f in ANOMALY_FEATURES.schema if f.name != "dt"])
+    columns = feature_schema.names
 
     def per_node(frame: pd.DataFrame) -> pd.DataFrame:
-        return window_features(frame.sort_values("ts").reset_index(drop=True))[columns]
+        ordered = frame.sort_values("ts", kind="mergesort").reset_index(drop=True)
+        return window_features(ordered)[columns]
 
     feats: DataFrame = (
-        metrics.drop("dt", "pool_id").groupBy("node_id").applyInPandas(per_node, FEATURE_DDL)
+        metrics.drop("dt", "pool_id").groupBy("node_id").applyInPandas(per_node, _ddl(feature_schema))
     )
-    return feats.where(F.to_date("ts").isin(list(dates)))
+    day = F.to_date("ts")
+    on_dates: DataFrame = feats.where(day.isin(list(ctx.dates))).withColumn("dt", day)
+    return on_dates
 
 
-def write_features(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> DataFrame:
-    """(Re)compute the model features of ``dates`` into ``analytics.anomaly_features``.
-
-    Train and score both read this table, so the per-node window pass runs once per date, and
-    analysts can see what the model saw.
-    """
-    from pyspark.sql import functions as F
-
-    table = analytics_table(settings, "anomaly_features")
-    ensure_table_ddl(spark, table, f"dt DATE, {FEATURE_DDL}")
-    replace_dates(features(spark, settings, dates).withColumn("dt", F.to_date("ts")), table, dates)
-    return spark.table(table).where(F.col("dt").isin(list(dates))).drop("dt")
-
-
-def stored_features(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> DataFrame:
-    """Features of ``dates`` from the table, computing them first if any date is missing."""
-    from pyspark.sql import functions as F
-
-    table = analytics_table(settings, "anomaly_features")
-    if spark.catalog.tableExists(table):
-        stored = spark.table(table).where(F.col("dt").isin(list(dates)))
-        present = {str(r["dt"]) for r in stored.select("dt").distinct().collect()}
-        if present >= set(dates):
-            return stored.drop("dt")
-    return write_features(spark, settings, dates)
-
-
-def model_version(dates: Sequence[str], seed: int) -> str:
+def model_version(dates: tuple[str, ...], seed: int) -> str:
     """Deterministic per training window, so re-training the same dates replaces the same version."""
-    return f"{min(dates)}_{max(dates)}_s{seed}"
+    return f"{dates[0]}_{dates[-1]}_s{seed}"
 
 
-def run_train(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> JobResult:
-    """Train one model per provider scope in parallel and publish versioned artifacts."""
+def compute_train(ctx: StepContext) -> dict[str, DataFrame]:
+    """Store the features of the run's dates; train one model per provider on them; publish them."""
     from pyspark.sql import functions as F
 
-    version = model_version(dates, settings.seed)
-    seed = settings.seed
+    version = model_version(ctx.dates, ctx.settings.seed)
+    seed = ctx.settings.seed
+    feats = ctx.scratch["features"] = features(ctx).persist()
 
     def train_scope(frame: pd.DataFrame) -> pd.DataFrame:
+        # Row order must not depend on partitioning: the forest subsamples by position.
+        frame = frame.sort_values(["node_id", "ts"], kind="mergesort").reset_index(drop=True)
         scope = str(frame["provider"].iloc[0])
         model = train(frame, scope=scope, version=version, seed=seed)
         return pd.DataFrame(
-            [{"scope": scope, "version": version, "n_rows": len(frame),
-              "threshold": float(model.threshold), "model": to_bytes(model)}]
+            [{"scope": scope, "n_rows": len(frame), "threshold": float(model.threshold),
+              "model": to_bytes(model)}]
         )  # fmt: skip
 
-    trained = (
-        features(spark, settings, dates).groupBy("provider").applyInPandas(train_scope, MODEL_DDL)
-    )
     # One small row per scope (a pickled forest of a few MB at most) comes back to be published.
-    models = trained.collect()
-    options = StorageOptions.from_settings(settings)
-    now = dt.datetime.now(dt.UTC)
-    registry_rows = []
-    for row in models:
-        uri = join(settings.models_root, "anomaly", version, f"{row['scope']}.pkl")
+    models = feats.groupBy("provider").applyInPandas(train_scope, MODEL_DDL).collect()
+    options = StorageOptions.from_settings(ctx.settings)
+    rows = []
+    for row in sorted(models, key=lambda r: str(r["scope"])):
+        uri = join(ctx.settings.models_root, "anomaly", version, f"{row['scope']}.pkl")
         _write_bytes(uri, bytes(row["model"]), options)
-        registry_rows.append(
-            (version, row["scope"], now, int(row["n_rows"]), float(row["threshold"]), uri)
-        )
-    registry = analytics_table(settings, "anomaly_models")
-    # Partitioned by version so replacing a version is a partition overwrite (Iceberg cannot prove a
-    # filter on long strings matches whole files: their column stats are truncated).
-    ensure_table_ddl(spark, registry, REGISTRY_DDL, partition_by=("version",))
-    frame = spark.createDataFrame(registry_rows, REGISTRY_DDL)
-    frame.writeTo(registry).overwrite(F.col("version") == version)
-    return JobResult(
-        job="anomaly_train",
-        rows_written={registry: len(registry_rows)},
-        metrics={"version": version, "scopes": sorted(r[1] for r in registry_rows)},
-    )
+        rows.append((version, str(row["scope"]), ctx.dates[0], ctx.dates[-1],
+                     int(row["n_rows"]), float(row["threshold"]), uri))  # fmt: skip
+    registry = ctx.spark.createDataFrame(
+        rows, "version STRING, scope STRING, trained_from STRING, trained_to STRING, "
+        "n_rows BIGINT, threshold DOUBLE, artifact_uri STRING",
+    ).withColumns({"trained_from": F.to_date("trained_from"), "trained_to": F.to_date("trained_to")})
+    return {ANOMALY_FEATURES.key: feats, ANOMALY_MODELS.key: registry}
 
 
-def load_models(spark: SparkSession, settings: Settings, version: str | None) -> dict[str, bytes]:
-    """Artifacts of ``version`` (default: the latest trained) keyed by scope, read from storage."""
+def summarize_train(ctx: StepContext) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
-    registry = spark.table(analytics_table(settings, "anomaly_models"))
-    if version is None:
-        latest = registry.orderBy(F.col("trained_at").desc()).select("version").first()
-        if latest is None:
-            raise LookupError("no anomaly model has been trained yet: run anomaly_train first")
-        version = str(latest["version"])
-    options = StorageOptions.from_settings(settings)
-    rows = registry.where(F.col("version") == version).collect()
+    version = model_version(ctx.dates, ctx.settings.seed)
+    registry = ctx.spark.table(ctx.name(ANOMALY_MODELS.key)).where(F.col("version") == version)
+    scopes = sorted(str(r["scope"]) for r in registry.select("scope").collect())
+    return {
+        "version": version,
+        "scopes": scopes,
+        "rows_written": {
+            ctx.name(ANOMALY_FEATURES.key): ctx.scratch["features"].count(),
+            ctx.name(ANOMALY_MODELS.key): len(scopes),
+        },
+    }
+
+
+def choose_version(ctx: StepContext) -> str:
+    """The model of the run's window if trained, else the latest trained on data up to its end."""
+    from pyspark.sql import functions as F
+
+    registry = ctx.read(ANOMALY_MODELS.key)
+    wanted = model_version(ctx.dates, ctx.settings.seed)
+    if registry.where(F.col("version") == wanted).limit(1).count():
+        return wanted
+    earlier = (
+        registry.where(F.col("trained_to") <= F.lit(ctx.dates[-1]).cast("date"))
+        .orderBy(F.col("trained_to").desc(), F.col("version").desc())
+        .select("version")
+        .first()
+    )
+    if earlier is None:
+        raise NoDataError(
+            f"no anomaly model trained on data up to {ctx.dates[-1]}: run anomaly_train first"
+        )
+    return str(earlier["version"])
+
+
+def load_models(ctx: StepContext, version: str) -> dict[str, bytes]:
+    """Artifacts of ``version`` keyed by scope, read from object storage."""
+    from pyspark.sql import functions as F
+
+    options = StorageOptions.from_settings(ctx.settings)
+    rows = ctx.read(ANOMALY_MODELS.key).where(F.col("version") == version).collect()
     return {str(r["scope"]): _read_bytes(str(r["artifact_uri"]), options) for r in rows}
 
 
-ANOMALY_SCHEMA = pa.schema(
-    [
-        pa.field("dt", pa.date32()),
-        pa.field("ts", pa.timestamp("us", tz="UTC")),
-        pa.field("node_id", pa.string()),
-        pa.field("provider", pa.string()),
-        pa.field("region", pa.string()),
-        pa.field("score", pa.float64()),
-        pa.field("is_anomaly", pa.bool_()),
-        pa.field("top_metric", pa.string()),
-        pa.field("model_version", pa.string()),
-    ]
-)
+ANOMALY_SCHEMA = ANOMALIES.schema
 
 
 def score_arrow(
@@ -204,39 +186,32 @@ def score_arrow(
         )
 
 
-def run_score(
-    spark: SparkSession, settings: Settings, dates: Sequence[str], version: str | None = None
-) -> JobResult:
-    """Score every node-window of ``dates`` with the broadcast models; evaluate on labels if present."""
-    from pyspark.sql import functions as F
+def compute_score(ctx: StepContext) -> dict[str, DataFrame]:
+    """Score the stored features of the run's dates with the broadcast models."""
+    from pyspark.sql.pandas.types import from_arrow_schema
 
-    artifacts = load_models(spark, settings, version)
-    broadcast = spark.sparkContext.broadcast(artifacts)
+    version = ctx.scratch["version"] = choose_version(ctx)
+    broadcast = ctx.spark.sparkContext.broadcast(load_models(ctx, version))
 
     def score_partition(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         models = {scope: from_bytes(blob) for scope, blob in broadcast.value.items()}
         for batch in batches:
             yield from score_arrow(batch, models)
 
-    scored = stored_features(spark, settings, dates).mapInArrow(score_partition, ANOMALY_DDL)
-    table = analytics_table(settings, "anomalies")
-    ensure_table_ddl(spark, table, ANOMALY_DDL)
-    replace_dates(scored, table, dates)
-    written = spark.table(table).where(F.col("dt").isin(list(dates)))
-    metrics = evaluate(spark, settings, written, dates)
-    return JobResult(job="anomaly_score", rows_written={table: metrics["rows"]}, metrics=metrics)
+    feats = ctx.read(ANOMALY_FEATURES.key).select(*KEY_COLUMNS, *MODEL_COLUMNS)
+    scored = feats.mapInArrow(score_partition, from_arrow_schema(ANOMALY_SCHEMA))
+    return {ANOMALIES.key: scored}
 
 
-def evaluate(
-    spark: SparkSession, settings: Settings, scored: DataFrame, dates: Sequence[str]
-) -> dict[str, Any]:
+def summarize_score(ctx: StepContext) -> dict[str, Any]:
     """Point-level precision/recall/F1 of ``is_anomaly`` against the injected labels (aggregated in
     Spark; only four numbers reach the driver)."""
     from pyspark.sql import functions as F
 
+    in_dates = F.col("dt").isin([F.lit(d).cast("date") for d in ctx.dates])
+    scored = ctx.spark.table(ctx.name(ANOMALIES.key)).where(in_dates)
     labels = (
-        spark.table(telemetry_table(settings, "anomaly_labels"))
-        .where(F.col("dt").isin(list(dates)))
+        ctx.read("telemetry.anomaly_labels")
         .select("node_id", "ts", F.lit(True).alias("label"))
         .distinct()
     )
@@ -254,7 +229,8 @@ def evaluate(
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
         "rows": int(row["rows"]), "flagged": tp + fp, "labelled": tp + fn,
-        "precision": precision, "recall": recall, "f1": f1,
+        "precision": precision, "recall": recall, "f1": f1, "model_version": ctx.scratch["version"],
+        "rows_written": {ctx.name(ANOMALIES.key): int(row["rows"])},
     }  # fmt: skip
 
 

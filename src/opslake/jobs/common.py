@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from opslake.config import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
 
 TELEMETRY_SOURCES = ("node_pools", "node_metrics", "workloads", "grid_intensity", "anomaly_labels")
 
@@ -25,3 +29,22 @@ class JobResult:
     rows_written: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, object] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+
+
+# Sums of doubles depend on the order Spark adds them in (i.e. on partitioning); sums of decimals do
+# not. 38 digits with 12 after the point hold any telemetry total exactly enough (1e-12) and up to 1e26.
+EXACT = "decimal(38,12)"
+
+
+def exact_sum(column: str) -> Column:
+    """``sum(column)`` that gives the same double whatever the partitioning."""
+    from pyspark.sql import functions as F
+
+    return F.sum(F.col(column).cast(EXACT)).cast("double")
+
+
+def exact_mean(column: str) -> Column:
+    """``avg(column)`` that gives the same double whatever the partitioning."""
+    from pyspark.sql import functions as F
+
+    return (F.sum(F.col(column).cast(EXACT)) / F.count(column)).cast("double")

@@ -1,5 +1,5 @@
 """Shared ``main()`` for the spark-submit entry points in ``spark_jobs/``: parse args, build the session,
-run one job inside an OpenLineage run, stop the session."""
+run one step of the pipeline spec (inside an OpenLineage run), stop the session."""
 
 from __future__ import annotations
 
@@ -9,36 +9,50 @@ from collections.abc import Sequence
 
 from opslake.config import load_settings
 from opslake.exceptions import OpslakeError
-from opslake.jobs.registry import JOBS, run_job
-from opslake.lineage import LineageRecorder
 
 logger = logging.getLogger(__name__)
 
 
-def main(job: str, argv: Sequence[str] | None = None) -> int:
-    """Run ``job`` for the logical ``--date``s given (ingest: all landed dates when none given)."""
-    from opslake.lake.session import build_session
+def landed_dates(settings: object) -> list[str]:
+    """Every date that has landing files of any source (what ``ingest`` takes without ``--date``)."""
+    from opslake.config import Settings
+    from opslake.lake.landing import list_landing
+    from opslake.lake.storage import StorageOptions
+    from opslake.telemetry.schemas import SOURCES
 
-    if job not in JOBS:
-        raise KeyError(f"unknown job {job!r}; known: {sorted(JOBS)}")
-    parser = argparse.ArgumentParser(prog=f"spark_jobs/{job}.py")
+    assert isinstance(settings, Settings)
+    options = StorageOptions.from_settings(settings)
+    return sorted({f.dt for s in SOURCES for f in list_landing(settings.raw_root, s, options)})
+
+
+def main(step_name: str, argv: Sequence[str] | None = None) -> int:
+    """Run step ``step_name`` for the logical ``--date``s given (ingest: every landed date if none)."""
+    from opslake.lineage import LineageRecorder
+    from opslake.pipeline.runner import run_step
+    from opslake.pipeline.spec import step
+
+    parser = argparse.ArgumentParser(prog=f"spark_jobs/{step_name}.py")
     parser.add_argument("--date", action="append", dest="dates", help="logical date YYYY-MM-DD")
     parser.add_argument("--profile", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = load_settings(args.profile)
-    if job != "ingest" and not args.dates:
-        parser.error(f"{job} needs at least one --date")
-    spark = build_session(settings, app_name=f"opslake-{job}")
     try:
-        results = run_job(spark, settings, job, args.dates or [], LineageRecorder(settings))
-        for item in results:
-            logger.info("%s: %s %s", item.job, item.rows_written, item.metrics)
+        spec = step(step_name)
+        settings = load_settings(args.profile)
+        dates = args.dates or (landed_dates(settings) if step_name == "ingest" else [])
+        if not dates:
+            parser.error(f"{step_name} needs at least one --date")
+        from opslake.lake.session import build_session
+
+        spark = build_session(settings, app_name=f"opslake-{step_name}")
+        try:
+            result = run_step(spark, settings, spec, dates, LineageRecorder(settings))
+            logger.info("%s: %s %s", result.job, result.rows_written, result.metrics)
+        finally:
+            spark.stop()
     except OpslakeError as exc:
-        logger.error("%s failed: %s", job, exc)
+        logger.error("%s failed: %s", step_name, exc)
         return 1
-    finally:
-        spark.stop()
     return 0

@@ -1,36 +1,34 @@
 """Ingest: landing Parquet -> validated Iceberg telemetry tables, bad rows -> ``telemetry.rejects``.
 
 Files are read and validated on the executors (``mapInArrow`` over the list of file URIs), so nothing is
-collected on the driver and the same code reads ``file://`` and ``s3://`` landing zones. Every input row
-ends in exactly one of the target table or ``rejects``; an unreadable file is reported by name (and
-recorded in ``rejects`` with ``row_number = -1``) while the other files still load.
+collected on the driver and the same code reads ``file://`` and ``s3://`` landing zones. Each task gets
+every file of its landing dates, so validation (types, ranges, keys, duplicates: first file and row
+wins) sees a whole date at once and no row is shuffled; a key is unique within its landing date. Every
+input row ends in exactly one of the target table or ``rejects``; an unreadable file is reported by
+name (and recorded in ``rejects`` with ``row_number = -1``) while the other files still load.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from opslake.config import Settings
 from opslake.exceptions import SourceFileError
-from opslake.jobs.common import JobResult, telemetry_table
 from opslake.lake.landing import list_landing
 from opslake.lake.storage import StorageOptions, open_uri
-from opslake.lake.tables import ensure_table, replace_all, replace_dates
 from opslake.quality.validation import check_columns, validate
-from opslake.telemetry.schemas import REJECTS, SOURCES, TS, spark_ddl
+from opslake.telemetry.schemas import SOURCES, TS
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
+
+    from opslake.pipeline.context import StepContext
 
 logger = logging.getLogger(__name__)
 
@@ -54,20 +52,25 @@ def staged_schema(source: str) -> pa.Schema:
 
 
 def read_and_validate(
-    files: Iterable[pa.RecordBatch], source: str, options: StorageOptions, now: pd.Timestamp
+    files: Iterable[pa.RecordBatch], source: str, options: StorageOptions
 ) -> Iterator[pa.RecordBatch]:
-    """Executor side: read a task's landing files, validate them together, yield every row.
+    """Executor side: read a task's landing files, validate each landing date's files together.
 
-    Validation runs once per task over all its files (its cost is mostly per call, not per row);
-    each output row keeps its file and row number. A file that cannot be read or lacks required
+    Files are taken in URI order whatever order the task received them in, so "first wins" for
+    duplicate keys does not depend on partitioning. A file that cannot be read or lacks required
     columns becomes one ``file_error`` row naming it, and the task goes on with the other files.
     """
     target = staged_schema(source)
+    listing: list[tuple[str, str]] = []
     for batch in files:
+        listing += zip(batch.column("uri").to_pylist(), batch.column("dt").to_pylist(), strict=True)
+    by_date: dict[str, list[str]] = {}
+    for uri, dt in sorted(listing):
+        by_date.setdefault(dt, []).append(uri)
+    for dt in sorted(by_date):
         frames: list[pd.DataFrame] = []
         errors: list[dict[str, object]] = []
-        uris = batch.column("uri").to_pylist()
-        for uri, dt in zip(uris, batch.column("dt").to_pylist(), strict=True):
+        for uri in by_date[dt]:
             try:
                 fs, path = open_uri(uri, options)
                 frame = pq.read_table(path, filesystem=fs).to_pandas()
@@ -79,36 +82,33 @@ def read_and_validate(
                      "reason": f"file error: {exc}"}
                 )  # fmt: skip
                 continue
-            frames.append(
-                frame.assign(_file=uri, _dt=dt, _row=np.arange(len(frame), dtype="int64"))
-            )
+            frames.append(frame.assign(_file=uri, _row=np.arange(len(frame), dtype="int64")))
         if errors:
             yield _to_batch(pd.DataFrame(errors), target)
-        # Files with the same column types are validated together; a text file (e.g. a CSV export)
-        # must not turn every typed column of its neighbours into slow object columns.
-        by_dtypes: dict[tuple[str, ...], list[pd.DataFrame]] = {}
-        for frame in frames:
-            by_dtypes.setdefault(tuple(map(str, frame.dtypes)), []).append(frame)
-        for group in by_dtypes.values():
-            yield _validate_together(pd.concat(group, ignore_index=True), source, now, target)
+        if frames:
+            yield _validate_date(frames, dt, source, target)
 
 
-def _validate_together(
-    raw: pd.DataFrame, source: str, now: pd.Timestamp, target: pa.Schema
+def _validate_date(
+    frames: list[pd.DataFrame], dt: str, source: str, target: pa.Schema
 ) -> pa.RecordBatch:
-    provenance = raw[["_file", "_dt", "_row"]]
-    result = validate(raw.drop(columns=list(provenance.columns)), source, "", now)
+    # One validation per date, so duplicates across files are found without a shuffle. Files of
+    # differing column types (a CSV export beside typed Parquet) are validated as text together.
+    if len({tuple(map(str, f.dtypes)) for f in frames}) > 1:
+        frames = [f.astype(object) for f in frames]
+    raw = pd.concat(frames, ignore_index=True)
+    # A row cannot have been observed after the end of the date it landed in (plus validation's
+    # tolerance): deterministic, unlike the wall clock at ingest time.
+    now = pd.Timestamp(dt, tz="UTC") + pd.Timedelta(days=1)
+    provenance = raw[["_file", "_row"]]
+    result = validate(raw.drop(columns=["_file", "_row"]), source, "", now)
     where = provenance.loc[result.accepted.index]
     accepted = result.accepted.assign(
-        dt=where["_dt"].to_numpy(),
-        source_file=where["_file"].to_numpy(),
-        row_number=where["_row"].to_numpy(),
+        dt=dt, source_file=where["_file"].to_numpy(), row_number=where["_row"].to_numpy()
     )
     origin = provenance.loc[result.rejects["row_number"].to_numpy()]
     rejects = result.rejects.drop(columns=["source"]).assign(
-        dt=origin["_dt"].to_numpy(),
-        source_file=origin["_file"].to_numpy(),
-        row_number=origin["_row"].to_numpy(),
+        dt=dt, source_file=origin["_file"].to_numpy(), row_number=origin["_row"].to_numpy()
     )
     return _to_batch(pd.concat([accepted, rejects], ignore_index=True), target)
 
@@ -130,145 +130,76 @@ def _to_batch(frame: pd.DataFrame, target: pa.Schema) -> pa.RecordBatch:
     return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=target)
 
 
-def stage(
-    spark: SparkSession, settings: Settings, source: str, dates: Sequence[str] | None
-) -> tuple[DataFrame, list[str]]:
-    """DataFrame of every landing row of ``source`` after validation, and the dates it covers."""
-    options = StorageOptions.from_settings(settings)
-    files = list_landing(settings.raw_root, source, options, list(dates) if dates else None)
-    covered = sorted({f.dt for f in files})
-    logger.info("%s: %d landing files over %d dates", source, len(files), len(covered))
-    # Spread the file list over tasks directly (no shuffle): each task reads its own files.
-    slices = max(1, min(len(files), spark.sparkContext.defaultParallelism * 2))
+def stage(ctx: StepContext, source: str) -> DataFrame:
+    """Every landing row of ``source`` on the run's dates, validated: accepted rows have no reason."""
+    options = StorageOptions.from_settings(ctx.settings)
+    files = list_landing(ctx.settings.raw_root, source, options, list(ctx.dates))
+    logger.info("%s: %d landing files", source, len(files))
+    spark = ctx.spark
+    # Only file names are shuffled: each task gets whole landing dates.
+    n_tasks = max(1, min(len({f.dt for f in files}), ctx.settings.spark_input_partitions or 2 * spark.sparkContext.defaultParallelism))
     listing = spark.createDataFrame(
-        spark.sparkContext.parallelize([(f.uri, f.dt) for f in files], slices),
-        schema="uri STRING, dt STRING",
-    )
-    now = pd.Timestamp.now(tz="UTC")
-    schema = staged_schema(source)
+        [(f.uri, f.dt) for f in files], schema="uri STRING, dt STRING"
+    ).repartition(n_tasks, "dt")
 
     def run_partition(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        return read_and_validate(batches, source, options, now)
+        return read_and_validate(batches, source, options)
 
-    return listing.mapInArrow(run_partition, spark_ddl(schema)), covered
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return listing.mapInArrow(run_partition, from_arrow_schema(staged_schema(source)))
 
 
-def classify(staged: DataFrame, keys: Sequence[str]) -> DataFrame:
-    """Add ``outcome``: ``accepted``, ``duplicate`` (valid row whose key an earlier file already had),
-    ``rejected`` (failed validation) or ``file_error`` (unreadable file)."""
-    from pyspark.sql import Window
+def compute(ctx: StepContext) -> dict[str, DataFrame]:
+    """Accepted rows per telemetry table, and every other row (all sources) for ``rejects``."""
+    from functools import reduce
+
     from pyspark.sql import functions as F
 
-    is_valid = F.col("reason").isNull()
-    first_wins = Window.partitionBy(is_valid, *keys).orderBy("source_file", "row_number")
-    rank = F.row_number().over(first_wins)
-    outcome = (
-        F.when(F.col("row_number") == FILE_ERROR_ROW, "file_error")
-        .when(~is_valid, "rejected")
-        .when(rank == 1, "accepted")
-        .otherwise("duplicate")
-    )
-    return staged.withColumn("outcome", outcome)
-
-
-def ingest_source(
-    spark: SparkSession,
-    settings: Settings,
-    source: str,
-    dates: Sequence[str] | None,
-    rejects_lock: AbstractContextManager[object] | None = None,
-) -> JobResult:
-    """Ingest one source; returns rows accepted/rejected and any unreadable files.
-
-    ``rejects_lock`` serialises commits to the shared ``rejects`` table when sources run concurrently
-    (Iceberg would retry conflicting commits anyway; the lock avoids the wasted work).
-    """
-    from pyspark.sql import functions as F
-
-    schema, keys, ts_column = SOURCES[source]
-    staged, covered = stage(spark, settings, source, dates)
-    result = JobResult(job=f"ingest.{source}")
-    if not covered:
-        logger.warning("no landing files for %s", source)
-        return result
-    table = telemetry_table(settings, source)
-    rejects_table = telemetry_table(settings, "rejects")
-    ensure_table(spark, table, schema, ("dt",) if ts_column else ())
-    ensure_table(spark, rejects_table, REJECTS, ("source", "dt"))
-    classified = classify(staged, keys).withColumn("dt", F.col("dt").cast("date")).persist()
-    try:
-        accepted = classified.where(F.col("outcome") == "accepted")
-        if ts_column:
-            replace_dates(accepted, table, covered)
-        else:
-            replace_all(accepted, table)
-        duplicate_reason = f"duplicate key {','.join(keys)} (already in another file)"
-        raw_json = F.to_json(F.struct(*[c for c in staged.columns if c not in _EXTRA.names]))
-        rejects = classified.where(F.col("outcome") != "accepted").select(
-            F.lit(source).alias("source"),
-            "dt",
-            "source_file",
-            "row_number",
-            F.when(F.col("outcome") == "duplicate", F.lit(duplicate_reason))
-            .otherwise(F.col("reason"))
-            .alias("reason"),
-            F.when(F.col("outcome") == "duplicate", raw_json).otherwise(F.col("raw")).alias("raw"),
+    outputs: dict[str, DataFrame] = {}
+    rejects: list[DataFrame] = []
+    for source in SOURCES:
+        staged = ctx.scratch[source] = stage(ctx, source).withColumn(
+            "dt", F.col("dt").cast("date")
+        ).persist()
+        outputs[f"telemetry.{source}"] = staged.where(F.col("reason").isNull())
+        rejects.append(
+            staged.where(F.col("reason").isNotNull()).select(
+                F.lit(source).alias("source"), "source_file", "row_number", "reason", "raw", "dt"
+            )
         )
-        with rejects_lock or nullcontext():
-            _replace_rejects(rejects, rejects_table, source, covered)
-        counts = {
-            str(r["outcome"]): int(r["count"])
-            for r in classified.groupBy("outcome").count().collect()
-        }
-        file_errors = []
-        if counts.get("file_error"):
-            file_errors = [
-                f"{r['reason']} ({r['source_file']})"
-                for r in classified.where(F.col("outcome") == "file_error").collect()
-            ]
-    finally:
-        classified.unpersist()
-    accepted_n = counts.get("accepted", 0)
-    rejected_n = counts.get("rejected", 0) + counts.get("duplicate", 0)
-    result.rows_written = {table: accepted_n}
-    result.metrics = {
-        "rows_in": accepted_n + rejected_n,
-        "accepted": accepted_n,
-        "rejected": rejected_n,
-        "dates": covered,
-    }
-    result.errors = file_errors
-    return result
+    outputs["telemetry.rejects"] = reduce(lambda a, b: a.unionByName(b), rejects)
+    return outputs
 
 
-def _replace_rejects(rejects: DataFrame, table: str, source: str, dates: Sequence[str]) -> None:
+def summarize(ctx: StepContext) -> dict[str, Any]:
+    """Rows in (every staged row) = accepted (in the table) + rejected (in ``rejects``), per source.
+
+    Raises ``SourceFileError`` naming every landing file that could not be read (after the readable
+    ones were loaded).
+    """
     from pyspark.sql import functions as F
 
-    columns = rejects.sparkSession.table(table).columns
-    condition = (F.col("source") == source) & F.col("dt").isin(
-        [F.lit(d).cast("date") for d in dates]
-    )
-    rejects.select(*columns).writeTo(table).overwrite(condition)
-
-
-def run(
-    spark: SparkSession, settings: Settings, dates: Sequence[str] | None = None
-) -> list[JobResult]:
-    """Ingest every telemetry source. Raises ``SourceFileError`` after loading the readable files if
-    any file could not be read, naming each such file.
-
-    Sources are independent (own tables, own partitions of ``rejects``), so they are submitted as
-    concurrent Spark jobs: most of a small source's time is scheduling and commit latency.
-    """
-    # Shared tables are created up front so concurrent jobs never race to create them.
-    ensure_table(spark, telemetry_table(settings, "rejects"), REJECTS, ("source", "dt"))
-    lock = threading.Lock()
-    with ThreadPoolExecutor(max_workers=len(SOURCES)) as pool:
-        futures = [pool.submit(ingest_source, spark, settings, s, dates, lock) for s in SOURCES]
-        results = [f.result() for f in futures]
-    errors = [e for r in results for e in r.errors]
+    in_dates = F.col("dt").isin([F.lit(d).cast("date") for d in ctx.dates])
+    rejects = ctx.spark.table(ctx.name("telemetry.rejects")).where(in_dates)
+    rejected = {str(r["source"]): int(r["count"]) for r in rejects.groupBy("source").count().collect()}
+    sources: dict[str, dict[str, int]] = {}
+    rows_written: dict[str, int] = {}
+    for source in SOURCES:
+        table = ctx.name(f"telemetry.{source}")
+        accepted = ctx.spark.table(table).where(in_dates).count()
+        rows_in = ctx.scratch[source].count()
+        sources[source] = {
+            "rows_in": rows_in, "accepted": accepted, "rejected": rejected.get(source, 0)
+        }  # fmt: skip
+        rows_written[table] = accepted
+    rows_written[ctx.name("telemetry.rejects")] = sum(rejected.values())
+    errors = [
+        f"{r['reason']} ({r['source_file']})"
+        for r in rejects.where(F.col("row_number") == FILE_ERROR_ROW).orderBy("source_file").collect()
+    ]
     if errors:
         raise SourceFileError(
             ", ".join(errors), f"{len(errors)} landing file(s) could not be ingested"
         )
-    return results
+    return {"sources": sources, "rows_written": rows_written, "dates": list(ctx.dates)}

@@ -1,151 +1,172 @@
-"""Placement job: score workloads against pools, then bin-pack each (date, pool) in parallel.
+"""Placement job: score workloads against the pools of their date, then bin-pack each (date, pool).
 
-1. ``mapInPandas`` scores every workload against the (small, broadcast) pool table and picks the best
-   feasible pool under the hard constraints.
-2. ``groupBy(dt, pool_id).applyInPandas`` packs each pool's workloads onto nodes with the configured
-   algorithm and reports nodes used against the lower bound.
+1. Pools as of each run date (the latest snapshot on or before it) with their region's mean grid
+   intensity over the 7 days up to that date: small, broadcast to the tasks.
+2. Normalisation bounds of the score: one Spark aggregate per date over all of that date's workloads
+   (partial bounds per batch, merged), so no decision depends on how rows were split into batches.
+3. ``mapInPandas`` picks the best feasible pool per workload; ``groupBy(dt, pool_id).applyInPandas``
+   packs each pool's workloads (sorted by id, so the packing does not depend on row order).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from opslake.config import Settings
-from opslake.jobs.common import JobResult, analytics_table, telemetry_table
-from opslake.lake.tables import ensure_table_ddl, replace_dates
+from opslake.jobs.common import exact_mean
+from opslake.pipeline.tables import PLACEMENT_RUNS, PLACEMENTS
 from opslake.placement.batch import place_pool
-from opslake.placement.scoring import ScoringWeights, score_pools
+from opslake.placement.scoring import ScoringBounds, ScoringWeights, score_pools, scoring_bounds
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
-ASSIGNMENT_DDL = (
-    "dt DATE, workload_id STRING, pool_id STRING, score DOUBLE, reason STRING, "
-    "cpu DOUBLE, memory_gb DOUBLE, gpu INT"
-)
-PLACEMENT_DDL = (
+    from opslake.pipeline.context import StepContext
+
+GRID_WINDOW_DAYS = 7  # placement uses the region's mean intensity over the last week (as of the date)
+BOUND_FIELDS = tuple(ScoringBounds.empty().to_dict())
+PACKED_DDL = (
     "dt DATE, workload_id STRING, pool_id STRING, node_index INT, placed BOOLEAN, reason STRING, "
-    "algorithm STRING, nodes_used INT, lower_bound INT, gap DOUBLE, cpu_utilisation DOUBLE, "
-    "mem_utilisation DOUBLE, cost_per_hour DOUBLE, runtime_s DOUBLE"
+    "score DOUBLE, algorithm STRING, workloads INT, nodes_used INT, lower_bound INT, gap DOUBLE, "
+    "cpu_utilisation DOUBLE, mem_utilisation DOUBLE, cost_per_hour DOUBLE, grid_gco2_per_kwh DOUBLE"
 )
-RUN_COLUMNS = (
-    "dt", "pool_id", "algorithm", "nodes_used", "lower_bound", "gap", "cpu_utilisation",
-    "mem_utilisation", "cost_per_hour", "runtime_s",
-)  # fmt: skip
 
 
-def pool_table(spark: SparkSession, settings: Settings) -> pd.DataFrame:
-    """Node pools joined with their region's mean grid intensity: small, sent to every task."""
+def pools_as_of(ctx: StepContext) -> DataFrame:
+    """One row per (run date, pool): the pool snapshot of that date + its region's mean intensity."""
     from pyspark.sql import functions as F
 
-    grid = (
-        spark.table(telemetry_table(settings, "grid_intensity"))
-        .groupBy("region")
-        .agg(F.avg("gco2_per_kwh").alias("grid_gco2_per_kwh"))
+    pools = ctx.read_snapshot("telemetry.node_pools").drop("dt")
+    run_dates = pools.select("as_of").distinct()
+    grid = ctx.read("telemetry.grid_intensity", lookback_days=GRID_WINDOW_DAYS - 1)
+    in_window = (grid["dt"] <= run_dates["as_of"]) & (
+        grid["dt"] > F.date_sub(run_dates["as_of"], GRID_WINDOW_DAYS)
     )
-    pools = spark.table(telemetry_table(settings, "node_pools")).join(grid, on="region", how="left")
-    return pools.toPandas()
+    mean_grid = (
+        grid.join(F.broadcast(run_dates), in_window, how="inner")
+        .groupBy("as_of", "region")
+        .agg(exact_mean("gco2_per_kwh").alias("grid_gco2_per_kwh"))
+    )
+    return pools.join(mean_grid, on=["as_of", "region"], how="left")
 
 
-def assign(workloads: DataFrame, pools: pd.DataFrame, weights: ScoringWeights) -> DataFrame:
-    """Best feasible pool per workload (``pool_id`` null with a reason when there is none)."""
+def _frames_by_date(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {str(d): part.drop(columns="as_of") for d, part in frame.groupby("as_of")}
 
-    def score_batches(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+
+def date_bounds(workloads: DataFrame, pools: Mapping[str, pd.DataFrame]) -> dict[str, ScoringBounds]:
+    """Score normalisation bounds per date: partial bounds per batch, merged in one aggregate."""
+    from pyspark.sql import functions as F
+
+    def partial(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            chosen = score_pools(batch, pools, weights)
-            out = batch[["dt", "workload_id", "cpu", "memory_gb", "gpu"]].merge(
-                chosen[["workload_id", "pool_id", "score", "reason"]], on="workload_id", how="left"
-            )
-            yield out[[c.split()[0] for c in ASSIGNMENT_DDL.split(", ")]]
+            for day, part in batch.groupby(batch["dt"].astype(str)):
+                if day in pools:
+                    bounds = scoring_bounds(part, pools[day]).to_dict()
+                    yield pd.DataFrame([{"dt": day, **bounds}])
 
-    return workloads.mapInPandas(score_batches, ASSIGNMENT_DDL)
-
-
-def pack(
-    assigned: DataFrame, pools: pd.DataFrame, algorithm: str, seed: int, time_limit_s: float
-) -> DataFrame:
-    """Pack each (dt, pool) group onto nodes; unassigned workloads pass through as unplaced."""
-    pools_by_id = {
-        str(r["pool_id"]): {str(k): v for k, v in r.items()} for r in pools.to_dict("records")
+    schema = "dt STRING, " + ", ".join(f"{f} DOUBLE" for f in BOUND_FIELDS)
+    merged = (
+        workloads.mapInPandas(partial, schema)
+        .groupBy("dt")
+        .agg(*[(F.min(f) if f.endswith("min") else F.max(f)).alias(f) for f in BOUND_FIELDS])
+    )
+    return {
+        str(r["dt"]): ScoringBounds.from_dict({f: r[f] for f in BOUND_FIELDS})
+        for r in merged.collect()
     }
-    columns = [c.split()[0] for c in PLACEMENT_DDL.split(", ")]
+
+
+def compute(ctx: StepContext) -> dict[str, DataFrame]:
+    """Placements and per-pool run summaries for the workloads submitted on the run's dates."""
+    from pyspark.sql import functions as F
+
+    settings = ctx.settings
+    workloads = ctx.read("telemetry.workloads")
+    pools = _frames_by_date(pools_as_of(ctx).toPandas())  # pools x dates: a few hundred rows
+    bounds = date_bounds(workloads, pools)
+    shared = ctx.spark.sparkContext.broadcast((pools, bounds))
+    weights = ScoringWeights()
+
+    def assign(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        pools_by_date, bounds_by_date = shared.value
+        for batch in batches:
+            for day, part in batch.groupby(batch["dt"].astype(str)):
+                if day not in pools_by_date:
+                    chosen = pd.DataFrame({"workload_id": part["workload_id"], "pool_id": None,
+                                           "score": None, "reason": "no node pools as of this date"})  # fmt: skip
+                else:
+                    chosen = score_pools(part, pools_by_date[day], weights, bounds_by_date[day])
+                yield part[["dt", "workload_id", "cpu", "memory_gb", "gpu"]].merge(
+                    chosen[["workload_id", "pool_id", "score", "reason"]], on="workload_id"
+                )
+
+    assigned = workloads.mapInPandas(
+        assign,
+        "dt DATE, workload_id STRING, cpu DOUBLE, memory_gb DOUBLE, gpu INT, pool_id STRING, "
+        "score DOUBLE, reason STRING",
+    )
+    algorithm, seed = settings.placement_algorithm, settings.seed
+    iterations, safety_s = settings.placement_iterations, settings.placement_safety_limit_s
+    columns = [c.split()[0] for c in PACKED_DDL.split(", ")]
 
     def pack_group(group: pd.DataFrame) -> pd.DataFrame:
-        pool_id = group["pool_id"].iloc[0]
+        group = group.sort_values("workload_id", kind="mergesort").reset_index(drop=True)
+        pool_id, day = group["pool_id"].iloc[0], str(group["dt"].iloc[0])
         if pool_id is None or pd.isna(pool_id):
-            return group.assign(
-                node_index=None, placed=False, algorithm=algorithm, nodes_used=None,
-                lower_bound=None, gap=None, cpu_utilisation=None, mem_utilisation=None,
-                cost_per_hour=None, runtime_s=None,
-            )[columns]  # fmt: skip
-        rows, summary = place_pool(group, pools_by_id[pool_id], algorithm, seed, time_limit_s)
-        out = rows.merge(group[["workload_id", "dt"]], on="workload_id", how="left")
-        for key in RUN_COLUMNS[2:]:
+            return group.assign(node_index=None, placed=False, algorithm=algorithm)\
+                .reindex(columns=columns)  # fmt: skip
+        pools_by_date, _ = shared.value
+        pool = pools_by_date[day].set_index("pool_id").loc[pool_id]
+        row: dict[str, Any] = {"pool_id": pool_id, **pool.to_dict()}
+        rows, summary = place_pool(
+            group, row, algorithm, seed, max_iterations=iterations, safety_limit_s=safety_s
+        )
+        out = rows.drop(columns=["pool_id"]).merge(
+            group[["workload_id", "dt", "pool_id", "score"]], on="workload_id"
+        )
+        for key in ("algorithm", "nodes_used", "lower_bound", "gap", "cpu_utilisation",
+                    "mem_utilisation", "cost_per_hour"):  # fmt: skip
             out[key] = summary[key]
+        out["workloads"] = len(group)
+        out["grid_gco2_per_kwh"] = float(row["grid_gco2_per_kwh"])
         return out[columns]
 
-    packed: DataFrame = assigned.groupBy("dt", "pool_id").applyInPandas(pack_group, PLACEMENT_DDL)
-    return packed
+    packed = ctx.scratch["packed"] = (
+        assigned.groupBy("dt", "pool_id").applyInPandas(pack_group, PACKED_DDL).persist()
+    )
+    runs = packed.where(F.col("nodes_used").isNotNull()).select(*PLACEMENT_RUNS.columns).distinct()
+    return {"analytics.placements": packed, "analytics.placement_runs": runs}
 
 
-def run(spark: SparkSession, settings: Settings, dates: Sequence[str]) -> JobResult:
-    """Place the workloads submitted on ``dates``; write placements and per-pool run summaries."""
+def summarize(ctx: StepContext) -> dict[str, Any]:
+    """Workloads placed, nodes used against the lower bound, over the run's dates."""
     from pyspark.sql import functions as F
 
-    workloads = spark.table(telemetry_table(settings, "workloads")).where(
-        F.col("dt").isin(list(dates))
-    )
-    pools = pool_table(spark, settings)
-    assigned = assign(workloads, pools, ScoringWeights())
-    placed = pack(
-        assigned,
-        pools,
-        settings.placement_algorithm,
-        settings.seed,
-        settings.placement_time_limit_s,
-    ).persist()
-    try:
-        placements = analytics_table(settings, "placements")
-        runs = analytics_table(settings, "placement_runs")
-        ensure_table_ddl(spark, placements, PLACEMENT_DDL)
-        ensure_table_ddl(spark, runs, _run_ddl())
-        replace_dates(placed, placements, dates)
-        run_rows = (
-            placed.where(F.col("nodes_used").isNotNull())
-            .groupBy("dt", "pool_id")
-            .agg(*[F.first(c).alias(c) for c in RUN_COLUMNS[2:]])
-        )
-        replace_dates(run_rows, runs, dates)
-        totals = placed.agg(
-            F.count("*").alias("workloads"),
-            F.sum(F.col("placed").cast("int")).alias("placed"),
-        ).first()
-        bound = run_rows.agg(
-            F.sum("nodes_used").alias("nodes"), F.sum("lower_bound").alias("bound"),
-            F.count("*").alias("groups"), F.sum("cost_per_hour").alias("cost"),
-        ).first()  # fmt: skip
-    finally:
-        placed.unpersist()
+    in_dates = F.col("dt").isin([F.lit(d).cast("date") for d in ctx.dates])
+    placements = ctx.spark.table(ctx.name(PLACEMENTS.key)).where(in_dates)
+    runs = ctx.spark.table(ctx.name(PLACEMENT_RUNS.key)).where(in_dates)
+    totals = placements.agg(
+        F.count("*").alias("workloads"), F.sum(F.col("placed").cast("int")).alias("placed")
+    ).first()
+    bound = runs.agg(
+        F.sum("nodes_used").alias("nodes"), F.sum("lower_bound").alias("bound"),
+        F.count("*").alias("groups"), F.sum("cost_per_hour").alias("cost"),
+    ).first()  # fmt: skip
     assert totals is not None and bound is not None
-    metrics: dict[str, Any] = {
+    return {
         "workloads": int(totals["workloads"]),
         "placed": int(totals["placed"] or 0),
         "nodes_used": int(bound["nodes"] or 0),
         "lower_bound": int(bound["bound"] or 0),
         "pool_groups": int(bound["groups"]),
         "cost_per_hour": float(bound["cost"] or 0.0),
-        "algorithm": settings.placement_algorithm,
+        "algorithm": ctx.settings.placement_algorithm,
+        "rows_written": {
+            ctx.name(PLACEMENTS.key): int(totals["workloads"]),
+            ctx.name(PLACEMENT_RUNS.key): int(bound["groups"]),
+        },
     }
-    return JobResult(
-        job="placement",
-        rows_written={placements: metrics["workloads"], runs: metrics["pool_groups"]},
-        metrics=metrics,
-    )
 
-
-def _run_ddl() -> str:
-    types = dict(c.split(" ", 1) for c in PLACEMENT_DDL.split(", "))
-    return ", ".join(f"{c} {types[c]}" for c in RUN_COLUMNS)

@@ -38,8 +38,7 @@ def endpoints(settings: Settings) -> list[Endpoint]:
                 "PostgreSQL (Iceberg catalog)", settings.catalog_uri.removeprefix("jdbc:"), 5432
             )
         )
-    if settings.lineage_transport == "http":
-        found.append(_from_url("Marquez (lineage API)", settings.lineage_url, 5000))
+    # Marquez is not required: lineage that cannot be delivered is spooled and replayed later.
     return found
 
 
