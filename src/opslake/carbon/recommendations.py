@@ -18,8 +18,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from opslake.carbon.coefficients import COEFFICIENTS
-from opslake.carbon.vectorized import compute_kwh_v, memory_kwh_v
+from opslake.carbon.vectorized import (
+    compute_kwh,
+    memory_kwh,
+    normalise_providers,
+    row_coefficients,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,23 +94,19 @@ def workload_energy_kwh(workloads: pd.DataFrame) -> pd.Series:
             raise ValueError("energy_kwh must be >= 0")
         return energy
     _require(workloads, "workloads (without energy_kwh)", ("provider", "cpu", "duration_h"))
-    by_provider = {p.provider: p for p in COEFFICIENTS.providers}
-    provider = workloads["provider"].astype("string").str.strip().str.lower()
-    unknown = sorted(
-        set(provider.dropna()) - set(by_provider) | ({"<null>"} if provider.isna().any() else set())
-    )
-    if unknown:
-        raise ValueError(f"unknown provider(s) {unknown}; expected one of {sorted(by_provider)}")
-    min_w = provider.map({k: v.min_watts for k, v in by_provider.items()}).astype("float64")
-    max_w = provider.map({k: v.max_watts for k, v in by_provider.items()}).astype("float64")
-    pue = provider.map({k: v.pue for k, v in by_provider.items()}).astype("float64")
+    coefficients = row_coefficients(normalise_providers(workloads["provider"]))
     hours = workloads["duration_h"].astype("float64")
-    energy_v = compute_kwh_v(
-        CCF_DEFAULT_CPU_UTILIZATION, workloads["cpu"].astype("float64") * hours, min_w, max_w, pue
+    estimate = compute_kwh(
+        CCF_DEFAULT_CPU_UTILIZATION,
+        workloads["cpu"].astype("float64") * hours,
+        coefficients.min_watts,
+        coefficients.max_watts,
+        coefficients.pue,
     )
     if "memory_gb" in workloads.columns:
-        energy_v = energy_v + memory_kwh_v(workloads["memory_gb"].astype("float64") * hours, pue)
-    return pd.Series(energy_v, index=workloads.index, name="energy_kwh")
+        memory_gb_hours = workloads["memory_gb"].astype("float64") * hours
+        estimate = estimate + memory_kwh(memory_gb_hours, coefficients.pue)
+    return pd.Series(estimate, index=workloads.index, name="energy_kwh")
 
 
 def _utc(values: pd.Series, name: str) -> pd.Series:

@@ -1,8 +1,13 @@
-"""Vectorised CCF formulas (numpy / pandas) and the Arrow-batch emissions transform.
+"""Cloud Carbon Footprint formulas (numpy / pandas) and the Arrow-batch emissions transform.
 
-The ``*_v`` functions accept scalars, numpy arrays or pandas Series (broadcast together) and return
-float64 numpy arrays. They validate like their scalar twins in :mod:`opslake.carbon.formulas` and
-use the same arithmetic helpers, so results are bit-for-bit identical to per-row scalar calls.
+The one implementation of the CCF arithmetic. The formula functions accept scalars, numpy arrays or
+pandas Series (broadcast together), validate every element (the message names the argument, the
+count of bad values and the first bad position) and return float64 numpy arrays.
+
+Units: utilisation is a fraction in [0, 1]; energy is kWh; emissions are in the unit of
+``grid intensity x kWh`` (g CO2e when the grid factor is g/kWh). PUE multiplies every energy term,
+as in CCF ("after estimating the kilowatt hours for compute, storage and networking, we need to
+multiply this by the cloud provider PUE").
 
 :func:`usage_to_emissions` is a plain ``pa.RecordBatch -> pa.RecordBatch`` function; the Spark job
 wraps it with ``mapInArrow`` (schema: :data:`EMISSIONS_OUTPUT_SCHEMA`, or
@@ -11,26 +16,29 @@ wraps it with ``mapInArrow`` (schema: :data:`EMISSIONS_OUTPUT_SCHEMA`, or
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from opslake.carbon.coefficients import COEFFICIENTS, COEFFICIENTS_VERSION, SERVER_LIFESPAN_HOURS
-from opslake.carbon.formulas import (
-    STORAGE_WH_PER_TB_HOUR,
-    co2e_math,
-    compute_kwh_math,
-    embodied_math,
-    memory_kwh_math,
-    network_kwh_math,
-    storage_kwh_math,
+from opslake.carbon.coefficients import (
+    COEFFICIENTS,
+    COEFFICIENTS_VERSION,
+    HDD_WH_PER_TB_HOUR,
+    MEMORY_KWH_PER_GB_HOUR,
+    NETWORK_KWH_PER_GB,
+    SERVER_LIFESPAN_HOURS,
+    SSD_WH_PER_TB_HOUR,
 )
 
 FloatArray = npt.NDArray[np.float64]
 ArrayLike = float | int | npt.NDArray[np.generic] | pd.Series | list[float] | list[int]
 MediumLike = str | npt.NDArray[np.generic] | pd.Series | list[str]
+
+STORAGE_WH_PER_TB_HOUR: dict[str, float] = {"ssd": SSD_WH_PER_TB_HOUR, "hdd": HDD_WH_PER_TB_HOUR}
 
 # --- validation ------------------------------------------------------------------------------
 
@@ -101,10 +109,10 @@ def _medium_coefficient(medium: MediumLike) -> FloatArray:
     return coefficient
 
 
-# --- vectorised formulas ---------------------------------------------------------------------
+# --- formulas ---------------------------------------------------------------------------
 
 
-def compute_kwh_v(
+def compute_kwh(
     cpu_utilization: ArrayLike,
     vcpu_hours: ArrayLike,
     min_watts: ArrayLike,
@@ -112,7 +120,7 @@ def compute_kwh_v(
     pue: ArrayLike,
     replication_factor: ArrayLike = 1,
 ) -> FloatArray:
-    """Vectorised :func:`opslake.carbon.formulas.compute_kwh`.
+    """Compute energy: ``(min_watts + u·(max_watts − min_watts)) · vCPU-h / 1000 · PUE · RF``.
 
     Args:
         cpu_utilization: Utilisation fractions in [0, 1].
@@ -135,13 +143,13 @@ def compute_kwh_v(
     _check("max_watts", max_w, max_w < min_w, "must be >= min_watts")
     p = _at_least_one("pue", pue)
     rf = _at_least_one("replication_factor", replication_factor)
-    return np.asarray(compute_kwh_math(u, hours, min_w, max_w, p, rf), dtype=np.float64)
+    return np.asarray((min_w + u * (max_w - min_w)) * hours / 1000.0 * p * rf, dtype=np.float64)
 
 
-def memory_kwh_v(
+def memory_kwh(
     gb_hours: ArrayLike, pue: ArrayLike, replication_factor: ArrayLike = 1
 ) -> FloatArray:
-    """Vectorised :func:`opslake.carbon.formulas.memory_kwh`.
+    """Memory energy: ``GB-h · 0.000392 kWh/GB-h · PUE · RF``.
 
     Args:
         gb_hours: GB-hours, >= 0.
@@ -157,16 +165,18 @@ def memory_kwh_v(
     gbh = _non_negative("gb_hours", gb_hours)
     p = _at_least_one("pue", pue)
     rf = _at_least_one("replication_factor", replication_factor)
-    return np.asarray(memory_kwh_math(gbh, p, rf), dtype=np.float64)
+    return np.asarray(gbh * MEMORY_KWH_PER_GB_HOUR * p * rf, dtype=np.float64)
 
 
-def storage_kwh_v(
+def storage_kwh(
     tb_hours: ArrayLike,
     pue: ArrayLike,
     medium: MediumLike = "ssd",
     replication_factor: ArrayLike = 1,
 ) -> FloatArray:
-    """Vectorised :func:`opslake.carbon.formulas.storage_kwh`.
+    """Storage energy: ``TB-h · (1.2 Wh SSD | 0.65 Wh HDD) / 1000 · PUE · RF``.
+
+    CCF counts allocated (not used) storage.
 
     Args:
         tb_hours: TB-hours, >= 0.
@@ -184,11 +194,11 @@ def storage_kwh_v(
     p = _at_least_one("pue", pue)
     coefficient = _medium_coefficient(medium)
     rf = _at_least_one("replication_factor", replication_factor)
-    return np.asarray(storage_kwh_math(tbh, coefficient, p, rf), dtype=np.float64)
+    return np.asarray(tbh * coefficient / 1000.0 * p * rf, dtype=np.float64)
 
 
-def network_kwh_v(gb: ArrayLike, pue: ArrayLike) -> FloatArray:
-    """Vectorised :func:`opslake.carbon.formulas.network_kwh`.
+def network_kwh(gb: ArrayLike, pue: ArrayLike) -> FloatArray:
+    """Network energy: ``GB transferred between data centres · 0.001 kWh/GB · PUE``.
 
     Args:
         gb: GB transferred, >= 0.
@@ -202,17 +212,20 @@ def network_kwh_v(gb: ArrayLike, pue: ArrayLike) -> FloatArray:
     """
     g = _non_negative("gb", gb)
     p = _at_least_one("pue", pue)
-    return np.asarray(network_kwh_math(g, p), dtype=np.float64)
+    return np.asarray(g * NETWORK_KWH_PER_GB * p, dtype=np.float64)
 
 
-def embodied_co2e_v(
+def embodied_co2e(
     total_embodied: ArrayLike,
     hours: ArrayLike,
     vcpus: ArrayLike,
     largest_vcpus: ArrayLike,
     lifespan_hours: ArrayLike = SERVER_LIFESPAN_HOURS,
 ) -> FloatArray:
-    """Vectorised :func:`opslake.carbon.formulas.embodied_co2e`.
+    """A server's embodied emissions allocated to a usage (CCF, and the ``M`` of GSF SCI).
+
+    ``total_embodied · hours / lifespan_hours · vcpus / largest_vcpus``: the usage's share of the
+    host's life and of the host (the largest instance of the family is the whole host).
 
     Args:
         total_embodied: Host embodied emissions, >= 0.
@@ -233,11 +246,11 @@ def embodied_co2e_v(
     largest = _positive("largest_vcpus", largest_vcpus)
     _check("vcpus", v, v > largest, "must be <= largest_vcpus")
     life = _positive("lifespan_hours", lifespan_hours)
-    return np.asarray(embodied_math(total, h, v, largest, life), dtype=np.float64)
+    return np.asarray(total * (h / life) * (v / largest), dtype=np.float64)
 
 
-def co2e_v(kwh: ArrayLike, grid_intensity: ArrayLike) -> FloatArray:
-    """Vectorised :func:`opslake.carbon.formulas.co2e`.
+def co2e(kwh: ArrayLike, grid_intensity: ArrayLike) -> FloatArray:
+    """Operational emissions: ``kWh · grid intensity``.
 
     Args:
         kwh: Energy, >= 0.
@@ -251,7 +264,7 @@ def co2e_v(kwh: ArrayLike, grid_intensity: ArrayLike) -> FloatArray:
     """
     e = _non_negative("kwh", kwh)
     i = _non_negative("grid_intensity", grid_intensity)
-    return np.asarray(co2e_math(e, i), dtype=np.float64)
+    return np.asarray(e * i, dtype=np.float64)
 
 
 # --- Arrow batch transform -------------------------------------------------------------------
@@ -330,11 +343,6 @@ def emissions_output_schema(input_schema: pa.Schema | None = None) -> pa.Schema:
 EMISSIONS_OUTPUT_SCHEMA = emissions_output_schema()
 
 _REQUIRED = tuple(n for n in USAGE_INPUT_SCHEMA.names if n not in OPTIONAL_USAGE_DEFAULTS)
-_PROVIDER_NAMES = pa.array([p.provider for p in COEFFICIENTS.providers], pa.string())
-_MIN_W = np.array([p.min_watts for p in COEFFICIENTS.providers], dtype=np.float64)
-_MAX_W = np.array([p.max_watts for p in COEFFICIENTS.providers], dtype=np.float64)
-_PUE = np.array([p.pue for p in COEFFICIENTS.providers], dtype=np.float64)
-_LIFESPAN = np.array([p.lifespan_hours for p in COEFFICIENTS.providers], dtype=np.float64)
 
 
 def _cast(column: pa.Array | pa.ChunkedArray, name: str, target: pa.DataType) -> pa.Array:
@@ -366,15 +374,54 @@ def _canonical_columns(batch: pa.RecordBatch) -> dict[str, pa.Array]:
     return columns
 
 
-def _provider_index(normalised: pa.Array) -> npt.NDArray[np.intp]:
+def normalise_providers(providers: pa.Array | pa.ChunkedArray | pd.Series) -> pa.Array:
+    """Provider names trimmed and lower-cased (``" AWS"`` -> ``"aws"``), as an Arrow string array."""
+    if isinstance(providers, pd.Series):
+        providers = pa.array(providers.astype(object), pa.string(), from_pandas=True)
+    elif isinstance(providers, pa.ChunkedArray):
+        providers = providers.combine_chunks()
+    return pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(providers, pa.string())))
+
+
+class RowCoefficients(NamedTuple):
+    """The CCF coefficients of each row's provider, one float64 array per coefficient."""
+
+    min_watts: FloatArray
+    max_watts: FloatArray
+    pue: FloatArray
+    lifespan_hours: FloatArray
+
+
+_PROVIDER_NAMES = pa.array([p.provider for p in COEFFICIENTS.providers], pa.string())
+_BY_PROVIDER = RowCoefficients(
+    *(
+        np.array([getattr(p, name) for p in COEFFICIENTS.providers], dtype=np.float64)
+        for name in RowCoefficients._fields
+    )
+)
+
+
+def row_coefficients(normalised: pa.Array) -> RowCoefficients:
+    """Looks up each row's provider coefficients in the versioned table.
+
+    Args:
+        normalised: Provider names from :func:`normalise_providers`.
+
+    Returns:
+        Per-row min/max watts, PUE and server lifespan.
+
+    Raises:
+        ValueError: If a provider is unknown or null (the message lists them).
+    """
     index = pc.index_in(normalised, value_set=_PROVIDER_NAMES)
     if index.null_count:
         unknown = pc.unique(pc.filter(normalised, pc.is_null(index))).to_pylist()
+        names = sorted("<null>" if name is None else str(name) for name in unknown)
         raise ValueError(
-            f"unknown provider(s) {sorted(map(str, unknown))}; "
-            f"expected one of {_PROVIDER_NAMES.to_pylist()}"
+            f"unknown provider(s) {names}; expected one of {_PROVIDER_NAMES.to_pylist()}"
         )
-    return np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.intp)
+    rows = np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.intp)
+    return RowCoefficients(*(values[rows] for values in _BY_PROVIDER))
 
 
 def _numpy(column: pa.Array) -> FloatArray:
@@ -405,9 +452,8 @@ def usage_to_emissions(batch: pa.RecordBatch) -> pa.RecordBatch:
             out of range (the message names the column, the count and the first bad position).
     """
     columns = _canonical_columns(batch)
-    columns["provider"] = pc.utf8_lower(pc.utf8_trim_whitespace(columns["provider"]))
-    index = _provider_index(columns["provider"])
-    min_w, max_w, pue, lifespan = _MIN_W[index], _MAX_W[index], _PUE[index], _LIFESPAN[index]
+    columns["provider"] = normalise_providers(columns["provider"])
+    min_w, max_w, pue, lifespan = row_coefficients(columns["provider"])
 
     # Validate with the column names first, so errors point at the input column and row.
     vcpus = _non_negative("vcpus", _numpy(columns["vcpus"]))
@@ -426,13 +472,13 @@ def usage_to_emissions(batch: pa.RecordBatch) -> pa.RecordBatch:
     )
     medium = columns["storage_medium"].to_numpy(zero_copy_only=False)
 
-    compute = compute_kwh_v(cpu_util, vcpus * hours, min_w, max_w, pue)
-    memory = memory_kwh_v(memory_gb * hours, pue)
-    storage = storage_kwh_v(storage_tb * hours, pue, medium, storage_rf)
-    network = network_kwh_v(network_gb, pue)
+    compute = compute_kwh(cpu_util, vcpus * hours, min_w, max_w, pue)
+    memory = memory_kwh(memory_gb * hours, pue)
+    storage = storage_kwh(storage_tb * hours, pue, medium, storage_rf)
+    network = network_kwh(network_gb, pue)
     total_kwh = compute + memory + storage + network
-    operational = co2e_v(total_kwh, grid)
-    embodied_kg = embodied_co2e_v(embodied_total, hours, vcpus, largest, lifespan)
+    operational = co2e(total_kwh, grid)
+    embodied_kg = embodied_co2e(embodied_total, hours, vcpus, largest, lifespan)
     embodied = embodied_kg * 1000.0
 
     schema = emissions_output_schema(batch.schema)

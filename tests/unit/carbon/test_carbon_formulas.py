@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from opslake.carbon import (
@@ -15,7 +15,6 @@ from opslake.carbon import (
     embodied_co2e,
     memory_kwh,
     network_kwh,
-    sci,
     storage_kwh,
 )
 from opslake.carbon.coefficients import (
@@ -27,8 +26,7 @@ from opslake.carbon.coefficients import (
     region_intensity,
     region_intensity_table,
 )
-from opslake.carbon.sci import sci_v
-from opslake.carbon.vectorized import compute_kwh_v, embodied_co2e_v, storage_kwh_v
+from opslake.carbon.vectorized import normalise_providers, row_coefficients
 
 AWS = provider_coefficients("aws")
 
@@ -80,11 +78,20 @@ def test_embodied_for_an_m5_xlarge_hour() -> None:
     assert embodied_co2e(1610.79, 35040, 96, 96) == pytest.approx(1610.79, rel=1e-12)
 
 
-def test_sci_score() -> None:
-    # E = 2 kWh, I = 300 g/kWh, M = 150 g, R = 1000 requests: (600 + 150) / 1000 = 0.75 g/request.
-    assert sci(2, 300, 150, 1000) == pytest.approx(0.75, rel=1e-12)
-    scores = sci_v(np.array([2.0, 0.0]), np.array([300.0, 500.0]), np.array([150.0, 10.0]), 10)
-    np.testing.assert_allclose(scores, [75.0, 1.0], rtol=1e-12)
+def test_formulas_broadcast_arrays_against_scalars() -> None:
+    # One call per column: 1 and 2 vCPU-h at idle/full load on AWS coefficients, PUE 1.
+    kwh = compute_kwh(np.array([0.0, 1.0]), np.array([1.0, 2.0]), 0.74, 3.5, 1.0)
+    np.testing.assert_array_equal(kwh, [0.74 / 1000, 7.0 / 1000])
+    assert kwh.dtype == np.float64
+    np.testing.assert_array_equal(co2e([1.0, 2.0], 300.0), [300.0, 600.0])
+
+
+def test_row_coefficients_normalise_names_and_reject_unknown_providers() -> None:
+    rows = row_coefficients(normalise_providers(np.array([" AWS", "gcp", "Azure"], dtype=object)))
+    np.testing.assert_array_equal(rows.pue, [1.135, 1.1, 1.185])
+    np.testing.assert_array_equal(rows.min_watts, [0.74, 0.71, 0.78])
+    with pytest.raises(ValueError, match=re.escape("unknown provider(s) ['<null>', 'ibm']")):
+        row_coefficients(normalise_providers(pd.Series(["aws", None, "IBM"])))
 
 
 @pytest.mark.parametrize(
@@ -96,18 +103,17 @@ def test_sci_score() -> None:
         (lambda: compute_kwh(0.5, 1, 3.5, 0.74, 1.1), "max_watts"),
         (lambda: compute_kwh(0.5, 1, 0.74, 3.5, 0.9), "pue must be >= 1"),
         (lambda: compute_kwh(0.5, 1, 0.74, 3.5, 1.1, 0), "replication_factor must be >= 1"),
-        (lambda: compute_kwh(math.nan, 1, 0.74, 3.5, 1.1), "cpu_utilization must be finite"),
+        (lambda: compute_kwh(np.nan, 1, 0.74, 3.5, 1.1), "cpu_utilization must be finite"),
         (lambda: memory_kwh(-5, 1.1), "gb_hours must be >= 0"),
-        (lambda: storage_kwh(1, 1.1, "tape"), "storage medium must be 'ssd' or 'hdd'"),  # type: ignore[arg-type]
-        (lambda: network_kwh(math.inf, 1.1), "gb must be finite"),
+        (lambda: storage_kwh(1, 1.1, "tape"), "storage medium must be 'ssd' or 'hdd'"),
+        (lambda: network_kwh(np.inf, 1.1), "gb must be finite"),
         (lambda: embodied_co2e(100, -1, 1, 2), "hours must be >= 0"),
         (lambda: embodied_co2e(100, 1, 4, 0), "largest_vcpus must be > 0"),
         (lambda: embodied_co2e(100, 1, 8, 4), "vcpus"),
         (lambda: co2e(1, -300), "grid_intensity must be >= 0"),
-        (lambda: sci(1, 300, 0, 0), "functional_units must be > 0"),
-        (lambda: compute_kwh_v([0.5, 1.5], 1, 0.74, 3.5, 1.1), "first at position 1: 1.5"),
-        (lambda: storage_kwh_v([1, 1], 1.1, ["ssd", "nvme"]), "first at position 1"),
-        (lambda: embodied_co2e_v([1.0, np.nan], 1, 1, 2), "total_embodied must be finite"),
+        (lambda: compute_kwh([0.5, 1.5], 1, 0.74, 3.5, 1.1), "first at position 1: 1.5"),
+        (lambda: storage_kwh([1, 1], 1.1, ["ssd", "nvme"]), "first at position 1"),
+        (lambda: embodied_co2e([1.0, np.nan], 1, 1, 2), "total_embodied must be finite"),
     ],
 )
 def test_bad_input_raises_a_clear_value_error(call: object, message: str) -> None:
@@ -116,10 +122,10 @@ def test_bad_input_raises_a_clear_value_error(call: object, message: str) -> Non
 
 
 def test_non_numbers_are_type_errors() -> None:
-    with pytest.raises(TypeError, match="vcpu_hours must be a number"):
-        compute_kwh(0.5, "2", 0.74, 3.5, 1.1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="pue must be a number"):
-        memory_kwh(1, True)
+    with pytest.raises(TypeError, match="vcpu_hours must be numeric"):
+        compute_kwh(0.5, "two", 0.74, 3.5, 1.1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="pue must be numeric"):
+        memory_kwh(1, [1.1, "x"])  # type: ignore[list-item]
 
 
 def test_coefficient_table_matches_ccf_appendix() -> None:
