@@ -37,7 +37,7 @@ def lake_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         spark_master="local[2]",
         spark_driver_memory="2g",
         spark_shuffle_partitions=4,
-        placement_time_limit_s=0.05,
+        placement_iterations=300,
     )
 
 

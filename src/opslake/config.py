@@ -1,21 +1,44 @@
 """Configuration: one Settings object read from ``OPSLAKE_*`` environment variables or a profile file.
 
-The embedded profile is the default (everything derives from ``home``). The stack profile is the same code
-with other values, loaded from ``deploy/profiles/<name>.env``; no business logic branches on the profile.
+The embedded profile is the default (everything derives from ``home``, ``./.lake`` in the working
+directory). The stack profile is the same code with other values, loaded from ``deploy/profiles/<name>.env``
+(shipped in the package, see ``data_path``); no business logic branches on the profile.
 """
 
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from opslake.exceptions import ConfigError
 
+# The source checkout, for tests and developer tools only: an installed wheel has none. Runtime files
+# come from ``data_path``, state goes to the working directory.
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROFILES_DIR = REPO_ROOT / "deploy" / "profiles"
+
+
+def data_path(*parts: str) -> Path:
+    """A file or folder of the package data: ``sql/...`` or ``deploy/...`` of the source tree.
+
+    Resolved with importlib.resources, so it works from an installed wheel as from a checkout (where
+    ``src/opslake/_data/`` links to the top-level folders).
+    """
+    node = files("opslake") / "_data"
+    for part in parts:
+        node = node / part
+    # Imported from a zip, the data would not be files: psql, Trino and Marquez need real paths.
+    if not isinstance(node, Path):
+        raise ConfigError(f"opslake's package data is not on a filesystem: {node}")
+    return node
+
+
+def _cwd(name: str) -> Path:
+    """``./<name>`` in the working directory at start-up: state never goes next to the installed code."""
+    return Path.cwd() / name
 
 
 class Settings(BaseSettings):
@@ -24,11 +47,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPSLAKE_", extra="ignore")
 
     profile: str = "embedded"
-    home: Path = REPO_ROOT / ".lake"
-    out_dir: Path = REPO_ROOT / "out"
+    home: Path = Field(default_factory=lambda: _cwd(".lake"))
+    out_dir: Path = Field(default_factory=lambda: _cwd("out"))
     cache_dir: Path = Path.home() / ".cache" / "opslake"
     # Native stack state (data, logs, pids, generated secrets); git-ignored.
-    stack_dir: Path = REPO_ROOT / ".stack"
+    stack_dir: Path = Field(default_factory=lambda: _cwd(".stack"))
 
     # Compute
     spark_master: str = "local[*]"
@@ -68,7 +91,10 @@ class Settings(BaseSettings):
     # Analytics knobs
     seed: int = 7
     placement_algorithm: str = "annealing"
-    placement_time_limit_s: float = 0.3
+    # Searches stop on this seeded iteration budget (reproducible on any machine); the wall-clock
+    # limit is only a safety stop, logged when hit, never reached in normal runs.
+    placement_iterations: int = 3000
+    placement_safety_limit_s: float = 30.0
 
     @property
     def catalog_jdbc_uri(self) -> str:
@@ -92,7 +118,9 @@ class Settings(BaseSettings):
 
     @property
     def lineage_spool_file(self) -> Path:
-        return Path(self.lineage_spool) if self.lineage_spool else self.out_dir / "lineage-spool.jsonl"
+        return (
+            Path(self.lineage_spool) if self.lineage_spool else self.out_dir / "lineage-spool.jsonl"
+        )
 
     def table(self, namespace: str, name: str) -> str:
         """Fully qualified Iceberg table name, e.g. ``lake.telemetry.node_metrics``."""
@@ -101,7 +129,7 @@ class Settings(BaseSettings):
 
 def secrets_file(stack_dir: Path | None = None) -> Path:
     """Where ``opslake stack up`` writes the generated credentials of the native stack."""
-    default = Path(os.environ.get("OPSLAKE_STACK_DIR", REPO_ROOT / ".stack"))
+    default = Path(os.environ.get("OPSLAKE_STACK_DIR") or _cwd(".stack"))
     return (stack_dir or default) / "secrets.env"
 
 
@@ -115,9 +143,11 @@ def load_settings(profile: str | None = None) -> Settings:
     name = profile or os.environ.get("OPSLAKE_PROFILE", "embedded")
     if name == "embedded":
         return Settings()
-    env_file = PROFILES_DIR / f"{name}.env"
+    profiles = data_path("deploy", "profiles")
+    env_file = profiles / f"{name}.env"
     if not env_file.exists():
-        raise ConfigError(f"unknown profile {name!r}: {env_file} does not exist")
+        known = sorted(["embedded", *(p.stem for p in profiles.glob("*.env"))])
+        raise ConfigError(f"unknown profile {name!r}; known profiles: {', '.join(known)}")
     env_files = tuple(p for p in (env_file, secrets_file()) if p.exists())
     settings = Settings(_env_file=env_files, profile=name)  # type: ignore[call-arg]
     if settings.s3_endpoint and not settings.s3_secret_key.get_secret_value():

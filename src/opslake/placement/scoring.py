@@ -95,9 +95,43 @@ def _regions(text: object) -> frozenset[str]:
     return frozenset(r.strip() for r in str(text).split(",") if r.strip())
 
 
-def _minmax(x: pd.Series) -> pd.Series:
-    lo, hi = float(x.min()), float(x.max())
-    if not np.isfinite(lo) or hi - lo <= 0:
+@dataclass(frozen=True)
+class ScoringBounds:
+    """Min and max of each raw score component over the feasible (workload, pool) pairs of the
+    whole input. Normalising with these (not with whatever batch a task holds) makes a workload's
+    choice independent of how the input was split; ``merge`` combines partial bounds."""
+
+    cost_min: float = np.inf
+    cost_max: float = -np.inf
+    latency_min: float = np.inf
+    latency_max: float = -np.inf
+    carbon_min: float = np.inf
+    carbon_max: float = -np.inf
+
+    @classmethod
+    def empty(cls) -> ScoringBounds:
+        """The identity of ``merge``."""
+        return cls()
+
+    def merge(self, other: ScoringBounds) -> ScoringBounds:
+        return ScoringBounds(
+            min(self.cost_min, other.cost_min), max(self.cost_max, other.cost_max),
+            min(self.latency_min, other.latency_min), max(self.latency_max, other.latency_max),
+            min(self.carbon_min, other.carbon_min), max(self.carbon_max, other.carbon_max),
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, float]:
+        return {f: float(getattr(self, f)) for f in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, float | None]) -> ScoringBounds:
+        """From ``to_dict`` output; missing or null values mean "no feasible pair seen"."""
+        default = cls().to_dict()
+        return cls(**{k: default[k] if values.get(k) is None else float(values[k]) for k in default})  # type: ignore[arg-type]
+
+
+def _minmax(x: pd.Series, lo: float, hi: float) -> pd.Series:
+    if not np.isfinite(lo) or not np.isfinite(hi) or hi - lo <= 0:
         return pd.Series(0.0, index=x.index)
     return (x - lo) / (hi - lo)
 
@@ -117,24 +151,10 @@ def _reason(w: pd.Series, pools: pd.DataFrame) -> str:
     return "no pool meets the latency SLA"
 
 
-def score_pools(
-    workloads: pd.DataFrame, pools: pd.DataFrame, weights: ScoringWeights | None = None
-) -> pd.DataFrame:
-    """Choose the best feasible pool for every workload.
-
-    Args:
-        workloads: One row per workload (columns in ``WORKLOAD_COLUMNS``).
-        pools: One row per node pool (columns in ``POOL_COLUMNS``).
-        weights: Score weights (defaults: cost 0.5, latency 0.2, carbon 0.3).
-
-    Returns:
-        One row per workload, in input order, with ``SCORE_COLUMNS``: ``pool_id`` is null and
-        ``reason`` says why when no pool satisfies the hard constraints.
-
-    Raises:
-        ValueError: If a required column is missing.
-    """
-    w_cfg = weights or ScoringWeights()
+def _feasible_pairs(
+    workloads: pd.DataFrame, pools: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(workloads indexed 0..n-1 in ``_w``, pools, feasible pairs with the raw components)."""
     _check_columns(workloads, WORKLOAD_COLUMNS, "workloads")
     _check_columns(pools, POOL_COLUMNS, "pools")
     wl = workloads.reset_index(drop=True).copy()
@@ -158,22 +178,65 @@ def score_pools(
         dtype=float
     )
     feas = pair[region_ok & fits & latency_ok].copy()
-    share = np.maximum(feas["cpu"] / feas["vcpus"], feas["memory_gb"] / feas["memory_gb_pool"])
-    feas["est_cost"] = feas["price_per_hour"] * share * feas["duration_h"]
-    cost_raw = (
+    feas["cost_raw"] = (
         feas["price_per_hour"]
         / feas["vcpus"]
         * feas["cpu"].clip(lower=1e-9)
         * feas["duration_h"].clip(lower=1e-9)
     )
-    carbon_raw = (
+    feas["carbon_raw"] = (
         feas["grid_gco2_per_kwh"]
         * feas["cpu"].clip(lower=1e-9)
         * feas["duration_h"].clip(lower=1e-9)
     )
-    feas["cost_component"] = _minmax(cost_raw)
-    feas["latency_component"] = _minmax(feas["latency_ms"].astype(float))
-    feas["carbon_component"] = _minmax(carbon_raw)
+    return wl, pl, feas
+
+
+def scoring_bounds(workloads: pd.DataFrame, pools: pd.DataFrame) -> ScoringBounds:
+    """Partial bounds over the feasible pairs of one batch (merge them for the whole input)."""
+    _wl, _pl, feas = _feasible_pairs(workloads, pools)
+    if feas.empty:
+        return ScoringBounds.empty()
+    latency = feas["latency_ms"].astype(float)
+    return ScoringBounds(
+        float(feas["cost_raw"].min()), float(feas["cost_raw"].max()),
+        float(latency.min()), float(latency.max()),
+        float(feas["carbon_raw"].min()), float(feas["carbon_raw"].max()),
+    )  # fmt: skip
+
+
+def score_pools(
+    workloads: pd.DataFrame,
+    pools: pd.DataFrame,
+    weights: ScoringWeights | None = None,
+    bounds: ScoringBounds | None = None,
+) -> pd.DataFrame:
+    """Choose the best feasible pool for every workload.
+
+    Args:
+        workloads: One row per workload (columns in ``WORKLOAD_COLUMNS``).
+        pools: One row per node pool (columns in ``POOL_COLUMNS``).
+        weights: Score weights (defaults: cost 0.5, latency 0.2, carbon 0.3).
+        bounds: Normalisation bounds of the whole input (``None``: this batch's own, which makes
+            the choice depend on the batch; Spark jobs always pass the global ones).
+
+    Returns:
+        One row per workload, in input order, with ``SCORE_COLUMNS``: ``pool_id`` is null and
+        ``reason`` says why when no pool satisfies the hard constraints.
+
+    Raises:
+        ValueError: If a required column is missing.
+    """
+    w_cfg = weights or ScoringWeights()
+    wl, pl, feas = _feasible_pairs(workloads, pools)
+    b = bounds if bounds is not None else scoring_bounds(workloads, pools)
+    share = np.maximum(feas["cpu"] / feas["vcpus"], feas["memory_gb"] / feas["memory_gb_pool"])
+    feas["est_cost"] = feas["price_per_hour"] * share * feas["duration_h"]
+    feas["cost_component"] = _minmax(feas["cost_raw"], b.cost_min, b.cost_max)
+    feas["latency_component"] = _minmax(
+        feas["latency_ms"].astype(float), b.latency_min, b.latency_max
+    )
+    feas["carbon_component"] = _minmax(feas["carbon_raw"], b.carbon_min, b.carbon_max)
     pref = feas["provider_preference"].fillna("").astype(str).str.strip()
     feas["preference_bonus"] = np.where(
         (pref != "") & (pref == feas["provider"].astype(str)), w_cfg.preference_bonus, 0.0
