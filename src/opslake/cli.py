@@ -135,17 +135,14 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
         statuses = manager.up(settings, services, keep_going=True)
         for st in statuses:
             if st.error:
-                label = (
-                    "[red]FAILED[/red]"
-                    if manager.needed(settings, st.name)
-                    else "[yellow]FAILED (not needed: lineage goes to the file)[/yellow]"
-                )
-                console.print(f"{st.name:9} {label}  {st.error}", soft_wrap=True)
+                console.print(f"{st.name:11} [red]FAILED[/red]  {st.error}", soft_wrap=True)
             else:
                 console.print(
-                    f"{st.name:9} healthy  pid {st.pid}  ports {st.ports}  ({st.seconds_to_healthy:.1f}s)"
+                    f"{st.name:11} healthy  pid {st.pid}  ports {st.ports}  ({st.seconds_to_healthy:.1f}s)"
                 )
-        return 1 if any(st.error and manager.needed(settings, st.name) for st in statuses) else 0
+            if st.note:
+                console.print(f"{'':11} {st.note}", soft_wrap=True, markup=False)
+        return 1 if any(st.error for st in statuses) else 0
     elif args.stack_command == "down":
         stopped = manager.down(settings, services)
         console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
@@ -153,7 +150,7 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
         rows = manager.status(settings, services)
         for st in rows:
             state = "healthy" if st.healthy else ("running" if st.running else "stopped")
-            console.print(f"{st.name:9} {state:8} pid {st.pid}  ports {st.ports}")
+            console.print(f"{st.name:11} {state:8} pid {st.pid}  ports {st.ports}")
         return 0 if all(st.healthy for st in rows) else 3
     else:  # logs
         for name in services or manager.DEFAULT_SERVICES:
@@ -190,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_argument("lineage_command", choices=["replay"])
     lineage.set_defaults(func=cmd_lineage_replay)
     stack = sub.add_parser(
-        "stack", help="native services: PostgreSQL, MinIO, Trino, Marquez, Spark master + worker"
+        "stack",
+        help="native services: PostgreSQL, MinIO, Trino, Marquez (API + web), Spark master + worker",
     )
     stack.add_argument("stack_command", choices=["up", "down", "status", "logs"])
     stack.add_argument("--services", default="", help="comma-separated subset (default: all)")

@@ -109,14 +109,7 @@ def test_service_ports_match_the_architecture() -> None:
     ports = {name: svc.ports for name, svc in SERVICES.items()}
     assert ports == {
         "postgres": (5432,), "minio": (9000, 9001), "trino": (8090,), "marquez": (5000, 5001),
-        "spark-master": (7077, 8081), "spark-worker": (8084,),
+        "marquez-web": (3000,), "spark-master": (7077, 8081), "spark-worker": (8084,),
     }  # fmt: skip
     config = (REPO_ROOT / "deploy" / "trino" / "etc" / "config.properties").read_text()
     assert "http-server.http.port=8090" in config
-
-
-def test_marquez_is_needed_only_when_lineage_goes_over_http() -> None:
-    http = Settings(lineage_transport="http")
-    to_file = Settings(lineage_transport="file")
-    assert manager.needed(http, "marquez") and not manager.needed(to_file, "marquez")
-    assert all(manager.needed(to_file, n) for n in manager.DEFAULT_SERVICES if n != "marquez")

@@ -25,7 +25,9 @@ from opslake.stack.services import SERVICES, Service
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SERVICES = ("postgres", "minio", "trino", "marquez", "spark-master", "spark-worker")
+DEFAULT_SERVICES = (
+    "postgres", "minio", "trino", "marquez", "marquez-web", "spark-master", "spark-worker",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class ServiceStatus:
     ports: tuple[int, ...]
     seconds_to_healthy: float | None = None
     error: str = ""
+    note: str = ""  # from the install, e.g. which source Marquez came from
 
 
 def ensure_secrets(stack_dir: Path) -> Path:
@@ -92,11 +95,6 @@ def _last_lines(path: Path, n: int = 20) -> str:
         return "(no log)"
 
 
-def needed(settings: Settings, name: str) -> bool:
-    """Whether a run with ``settings`` needs the service: Marquez only when lineage goes over HTTP."""
-    return name != "marquez" or settings.lineage_transport == "http"
-
-
 def _select(names: Sequence[str] | None) -> list[Service]:
     wanted = list(DEFAULT_SERVICES if names is None else names)
     unknown = [n for n in wanted if n not in SERVICES]
@@ -110,6 +108,7 @@ def start_service(settings: Settings, service: Service) -> ServiceStatus:
     pid = _read_pid(settings, service.name)
     if pid is not None and service.healthy(settings):
         return ServiceStatus(service.name, pid, True, True, service.ports, 0.0)
+    note = ""
     if pid is None:
         busy = [p for p in service.ports if _port_open(p)]
         if busy:
@@ -135,6 +134,7 @@ def start_service(settings: Settings, service: Service) -> ServiceStatus:
             )
         pid = proc.pid
         _pid_file(settings, service.name).write_text(f"{pid}\n{launch.stop_signal}\n")
+        note = launch.note
     started = time.perf_counter()
     deadline = started + service.start_timeout_s
     while not service.healthy(settings):
@@ -153,7 +153,7 @@ def start_service(settings: Settings, service: Service) -> ServiceStatus:
     elapsed = time.perf_counter() - started
     service.bootstrap(settings)
     logger.info("%s healthy after %.1fs (pid %s)", service.name, elapsed, pid)
-    return ServiceStatus(service.name, pid, True, True, service.ports, elapsed)
+    return ServiceStatus(service.name, pid, True, True, service.ports, elapsed, note=note)
 
 
 def up(

@@ -34,6 +34,7 @@ class Launch:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     stop_signal: str = "SIGTERM"
+    note: str = ""  # what `stack up` tells the user, e.g. which source an install came from
 
 
 @dataclass(frozen=True)
@@ -205,33 +206,64 @@ def _trino_healthy(settings: Settings) -> bool:
     return body is not None and json.loads(body).get("starting") is False
 
 
+MARQUEZ_API_PORT = 5000
+MARQUEZ_ADMIN_PORT = 5001
+MARQUEZ_WEB_PORT = 3000
+
+
 def _prepare_marquez(settings: Settings) -> Launch:
-    lib = install.marquez_classpath(settings.cache_dir)
+    api = install.marquez_api(settings.cache_dir)
     java = find_java_home() / "bin" / "java"
-    env = {
+    env = {  # marquez.yml reads these; the password stays out of the command line
         "POSTGRES_HOST": "127.0.0.1",
         "POSTGRES_PORT": "5432",
         "POSTGRES_DB": "marquez",
         "POSTGRES_USER": settings.catalog_user,
         "POSTGRES_PASSWORD": settings.catalog_password.get_secret_value(),
-        "SEARCH_ENABLED": "false",
-        "MARQUEZ_PORT": "5000",
-        "MARQUEZ_ADMIN_PORT": "5001",
+        "MARQUEZ_PORT": str(MARQUEZ_API_PORT),
+        "MARQUEZ_ADMIN_PORT": str(MARQUEZ_ADMIN_PORT),
+        "MARQUEZ_BIND_HOST": "127.0.0.1",
     }
     argv = [
         str(java),
-        "-Xmx1g",
+        "-Xms256m",
+        "-Xmx1g",  # lineage metadata only; the 24 GB box also runs Spark, Trino and Airflow
+        "-XX:+ExitOnOutOfMemoryError",
+        "-Duser.timezone=UTC",
+        "-Dlog4j2.formatMsgNoLookups=true",
         "-cp",
-        f"{lib}/*",
+        api.classpath,
         "marquez.MarquezApp",
         "server",
         str(DEPLOY / "marquez" / "marquez.yml"),
     ]
-    return Launch(argv, env)
+    return Launch(argv, env, note=f"Marquez API {api.source}")
 
 
 def _marquez_healthy(settings: Settings) -> bool:
-    return _http_ok("http://127.0.0.1:5001/healthcheck") is not None
+    return _http_ok(f"http://127.0.0.1:{MARQUEZ_ADMIN_PORT}/healthcheck") is not None
+
+
+def _prepare_marquez_web(settings: Settings) -> Launch:
+    web_dir, source = install.marquez_web(settings.cache_dir)
+    node = install.debian_tools({"node": "nodejs"}, "running the Marquez web UI")["node"]
+    env = {  # read by upstream's setupProxy.js (Express: static dist/ + /api proxy to the API)
+        "MARQUEZ_HOST": "127.0.0.1",
+        "MARQUEZ_PORT": str(MARQUEZ_API_PORT),
+        "WEB_PORT": str(MARQUEZ_WEB_PORT),
+        "WEB_HOST": "127.0.0.1",  # read by the loopback preload
+    }
+    preload = DEPLOY / "marquez" / "web-loopback.js"
+    argv = [node, "--require", str(preload), str(web_dir / "setupProxy.js")]
+    return Launch(argv, env, note=f"Marquez web UI {source}")
+
+
+def _marquez_web_healthy(settings: Settings) -> bool:
+    # The proxy is part of health: the page is useless if /api does not reach the API.
+    base = f"http://127.0.0.1:{MARQUEZ_WEB_PORT}"
+    return _http_ok(f"{base}/healthcheck") == b"OK" and (
+        _http_ok(f"{base}/api/v1/namespaces") is not None
+    )
 
 
 # Spark standalone: the pyspark wheel carries the whole distribution (bin/spark-class and jars/),
@@ -299,7 +331,12 @@ POSTGRES = Service(
 )
 MINIO = Service("minio", (9000, 9001), 60, _prepare_minio, _minio_healthy, _bootstrap_minio)
 TRINO = Service("trino", (8090,), 240, _prepare_trino, _trino_healthy)
-MARQUEZ = Service("marquez", (5000, 5001), 180, _prepare_marquez, _marquez_healthy)
+MARQUEZ = Service(
+    "marquez", (MARQUEZ_API_PORT, MARQUEZ_ADMIN_PORT), 180, _prepare_marquez, _marquez_healthy
+)
+MARQUEZ_WEB = Service(
+    "marquez-web", (MARQUEZ_WEB_PORT,), 60, _prepare_marquez_web, _marquez_web_healthy
+)
 SPARK_MASTER = Service(
     "spark-master", (SPARK_MASTER_PORT, SPARK_MASTER_UI_PORT), 90, _prepare_spark_master,
     _spark_master_healthy,
@@ -309,7 +346,7 @@ SPARK_WORKER = Service(
 )
 
 # Start order: dependencies first (Trino and Marquez need PostgreSQL; Trino's catalog needs MinIO;
-# a worker registers with the master).
+# Marquez web proxies to the Marquez API; a worker registers with the master).
 SERVICES: dict[str, Service] = {
-    s.name: s for s in (POSTGRES, MINIO, TRINO, MARQUEZ, SPARK_MASTER, SPARK_WORKER)
+    s.name: s for s in (POSTGRES, MINIO, TRINO, MARQUEZ, MARQUEZ_WEB, SPARK_MASTER, SPARK_WORKER)
 }
