@@ -4,7 +4,7 @@ Pure functions on pandas DataFrames (no I/O, no Spark); the Spark jobs wrap them
 ``applyInPandas`` (training per scope) and ``mapInPandas`` (scoring with a broadcast model).
 """
 
-from opslake.anomaly.evaluation import precision_recall_f1
+from opslake.anomaly.evaluation import precision_recall_f1, scores_from_counts
 from opslake.anomaly.features import FEATURE_COLUMNS, METRICS, window_features
 from opslake.anomaly.model import AnomalyModel, from_bytes, scope_of, score, to_bytes, train
 from opslake.anomaly.series import score_series
@@ -18,6 +18,7 @@ __all__ = [
     "scope_of",
     "score",
     "score_series",
+    "scores_from_counts",
     "to_bytes",
     "train",
     "window_features",

@@ -1,6 +1,9 @@
 """Quality measures for anomaly detectors: point-level, event-level and NAB-style scores.
 
-Undefined ratios (0/0) are reported as 0.0, like scikit-learn's ``zero_division=0``.
+Point-level scores come from :mod:`sklearn.metrics`. Event-level scores count windows and alert
+clusters, which sklearn cannot express; their counts (and counts summed elsewhere, e.g. in Spark)
+go through :func:`scores_from_counts`, with sklearn's convention that 0/0 is 0.0
+(``zero_division=0``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 Window = tuple[pd.Timestamp, pd.Timestamp]
 DEFAULT_GAP = pd.Timedelta(minutes=5)
@@ -24,16 +28,30 @@ NAB_STANDARD: dict[str, float] = {
 }
 
 
-def _ratio(num: float, den: float) -> float:
-    return float(num) / float(den) if den else 0.0
+def scores_from_counts(tp: float, fp: float, fn: float) -> dict[str, float]:
+    """Precision, recall and F1 from confusion counts, for counts that are not point labels.
 
+    Args:
+        tp: True positives (detected windows, or flagged labelled points).
+        fp: False positives (alert clusters outside every window, or flagged clean points).
+        fn: False negatives (missed windows, or unflagged labelled points).
 
-def _f1(precision: float, recall: float) -> float:
-    return _ratio(2.0 * precision * recall, precision + recall)
+    Returns:
+        ``tp, fp, fn`` (as floats) and ``precision, recall, f1``; 0/0 gives 0.0.
+    """
+    return {
+        "tp": float(tp),
+        "fp": float(fp),
+        "fn": float(fn),
+        "precision": float(tp) / (tp + fp) if tp + fp else 0.0,
+        "recall": float(tp) / (tp + fn) if tp + fn else 0.0,
+        # The form sklearn uses: equal to 2PR / (P + R), and 0.0 when there is no TP.
+        "f1": 2.0 * tp / (2.0 * tp + fp + fn) if tp else 0.0,
+    }
 
 
 def precision_recall_f1(predicted: npt.ArrayLike, actual: npt.ArrayLike) -> dict[str, float]:
-    """Point-level precision, recall and F1 of boolean predictions.
+    """Point-level precision, recall and F1 of boolean predictions (:mod:`sklearn.metrics`).
 
     Args:
         predicted: Flags, one per point.
@@ -43,25 +61,22 @@ def precision_recall_f1(predicted: npt.ArrayLike, actual: npt.ArrayLike) -> dict
         ``tp, fp, fn, tn`` (as floats) and ``precision, recall, f1``; 0/0 gives 0.0.
 
     Raises:
-        ValueError: If the lengths differ.
+        ValueError: If the lengths differ or there are no points.
     """
     pred = np.asarray(predicted, dtype=bool).ravel()
     true = np.asarray(actual, dtype=bool).ravel()
-    if pred.shape != true.shape:
-        raise ValueError(f"length mismatch: {pred.size} predictions vs {true.size} labels")
-    tp = float(np.sum(pred & true))
-    fp = float(np.sum(pred & ~true))
-    fn = float(np.sum(~pred & true))
-    tn = float(np.sum(~pred & ~true))
-    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+    tn, fp, fn, tp = confusion_matrix(true, pred, labels=[False, True]).ravel()
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        true, pred, average="binary", zero_division=0.0
+    )
     return {
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-        "tn": tn,
-        "precision": precision,
-        "recall": recall,
-        "f1": _f1(precision, recall),
+        "tp": float(tp),
+        "fp": float(fp),
+        "fn": float(fn),
+        "tn": float(tn),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
     }
 
 
@@ -147,16 +162,7 @@ def event_metrics(
     for first, last in clusters(times, max_gap):
         members = (times >= first) & (times <= last)
         fp += int(not inside[np.asarray(members)].any())
-    fn = len(windows) - tp
-    precision, recall = _ratio(tp, tp + fp), _ratio(tp, len(windows))
-    return {
-        "tp": float(tp),
-        "fp": float(fp),
-        "fn": float(fn),
-        "precision": precision,
-        "recall": recall,
-        "f1": _f1(precision, recall),
-    }
+    return scores_from_counts(tp, fp, len(windows) - tp)
 
 
 def combine(counts: Iterable[Mapping[str, float]]) -> dict[str, float]:
@@ -164,15 +170,7 @@ def combine(counts: Iterable[Mapping[str, float]]) -> dict[str, float]:
     tp = fp = fn = 0.0
     for c in counts:
         tp, fp, fn = tp + c["tp"], fp + c["fp"], fn + c["fn"]
-    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
-    return {
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-        "precision": precision,
-        "recall": recall,
-        "f1": _f1(precision, recall),
-    }
+    return scores_from_counts(tp, fp, fn)
 
 
 def nab_windows(labels_json: Mapping[str, Any], file_key: str) -> list[Window]:
@@ -272,5 +270,5 @@ def nab_score(
         fps += 1
     perfect = profile["tpWeight"] * len(win_idx)
     null = -profile["fnWeight"] * len(win_idx)
-    normalized = 100.0 * _ratio(raw - null, perfect - null) if perfect != null else 0.0
+    normalized = 100.0 * (raw - null) / (perfect - null) if perfect != null else 0.0
     return {"raw": raw, "normalized": normalized, "detected": float(detected), "fp": float(fps)}

@@ -1,8 +1,12 @@
 """Seeded, realistic telemetry: node pools, node metrics, workloads, grid intensity and anomaly labels.
 
-Load follows a diurnal cycle (local-time peak in the afternoon) and a weekly one (weekends lighter), with
-AR(1) noise. Anomalies are injected and *labelled* so detectors can be scored: spikes, level shifts,
-stuck-at-zero readings and slow memory leaks.
+Load follows a diurnal cycle (local-time peak in the afternoon) and a weekly one (weekends lighter, by
+UTC date), with AR(1) noise. Anomalies are injected and *labelled* so detectors can be scored: spikes,
+level shifts, stuck-at-zero readings and slow memory leaks. Every affected point is labelled, including
+the early part of a leak that a detector cannot yet tell from load.
+
+This is the only anomaly injector: the pipeline lands its output, and the anomaly tests and the
+quality benchmark score the detector on it.
 """
 
 from __future__ import annotations
@@ -111,7 +115,7 @@ def node_metrics(
         node_id = f"node-{i:04d}"
         local_h = (hours_utc + UTC_OFFSET_H[pool["region"]]) % 24
         diurnal = np.sin((local_h - 9.0) / 24.0 * 2 * np.pi)  # peaks mid-afternoon
-        weekly = np.where(np.isin((weekday + (local_h < 0)) % 7, [5, 6]), -0.12, 0.0)
+        weekly = np.where(np.isin(weekday, [5, 6]), -0.12, 0.0)
         base = rng.uniform(0.25, 0.55)
         amp = rng.uniform(0.08, 0.2)
         cpu = base + amp * diurnal + weekly + _ar1(n_t, 0.02, rng)
@@ -126,7 +130,7 @@ def node_metrics(
         }
         if rng.random() < config.anomalous_node_share:
             for kind in rng.choice(ANOMALY_TYPES, size=rng.integers(1, 3), replace=False):
-                labels.append(_inject(str(kind), values, ts, node_id, rng))
+                labels.append(inject_anomaly(str(kind), values, ts, node_id, rng))
         frame = pd.DataFrame({"ts": ts, "node_id": node_id, **values})
         frame["pool_id"] = pool["pool_id"]
         frame["provider"] = pool["provider"]
@@ -155,14 +159,26 @@ def _ar1(n: int, sigma: float, rng: np.random.Generator, phi: float = 0.7) -> np
     return out
 
 
-def _inject(
+def inject_anomaly(
     kind: str,
     values: dict[str, np.ndarray],
     ts: pd.DatetimeIndex,
     node_id: str,
     rng: np.random.Generator,
 ) -> pd.DataFrame:
-    """Inject one anomaly of ``kind`` in place and return its labels (one row per affected point)."""
+    """Inject one anomaly of ``kind`` into one node's series, in place, and label it.
+
+    Args:
+        kind: One of :data:`ANOMALY_TYPES`.
+        values: The node's metric arrays by name; the chosen metric is modified in place.
+        ts: Timestamps of the rows.
+        node_id: Value of the labels' ``node_id``.
+        rng: Random generator (draws the metric, the position and the size).
+
+    Returns:
+        Labels ``ts, node_id, metric, anomaly_type``: one row per point of the injected window,
+        which is the whole anomaly (a leak is labelled from its first step).
+    """
     n = len(ts)
 
     def window(min_len: int, max_len: int) -> tuple[int, int]:

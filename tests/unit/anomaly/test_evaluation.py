@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,6 +14,7 @@ from opslake.anomaly.evaluation import (
     nab_score,
     nab_windows,
     precision_recall_f1,
+    scores_from_counts,
 )
 
 T0 = pd.Timestamp("2024-01-01 00:00")
@@ -40,8 +42,21 @@ def test_precision_recall_f1_zero_divisions() -> None:
 
 
 def test_precision_recall_f1_length_mismatch() -> None:
-    with pytest.raises(ValueError, match="length mismatch"):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         precision_recall_f1([True], [True, False])
+
+
+def test_scores_from_counts_agree_with_sklearn_on_points() -> None:
+    rng = np.random.default_rng(0)
+    pred, true = rng.random(500) < 0.1, rng.random(500) < 0.05
+    points = precision_recall_f1(pred, true)
+    counts = scores_from_counts(points["tp"], points["fp"], points["fn"])
+    for key in ("precision", "recall", "f1"):
+        assert counts[key] == pytest.approx(points[key], rel=1e-12)
+    assert scores_from_counts(0, 0, 0) == {
+        "tp": 0.0, "fp": 0.0, "fn": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0,
+    }  # fmt: skip
+    assert scores_from_counts(3, 1, 2)["f1"] == pytest.approx(2 * 3 / (2 * 3 + 1 + 2))
 
 
 def test_event_metrics_exact() -> None:

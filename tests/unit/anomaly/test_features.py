@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 
 from opslake.anomaly.features import FEATURE_COLUMNS, METRICS, window_features
-from opslake.anomaly.synthetic import make_node_series
+from opslake.telemetry import GeneratorConfig, generate
 
 
 @pytest.fixture(scope="module")
 def clean() -> pd.DataFrame:
-    metrics, labels = make_node_series(2016, seed=7, inject=())
-    assert labels.empty
-    return metrics
+    telemetry = generate(GeneratorConfig(days=7, nodes=1, workloads=0, anomalous_node_share=0.0))
+    assert telemetry.anomaly_labels.empty
+    return telemetry.node_metrics
 
 
 def test_columns_and_no_nan(clean: pd.DataFrame) -> None:

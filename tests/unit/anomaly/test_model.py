@@ -1,4 +1,8 @@
-"""AnomalyModel: quality on held-out synthetic fleets, determinism and artifact round-trip."""
+"""AnomalyModel: quality on held-out labelled telemetry, determinism and artifact round-trip.
+
+The fleets come from the telemetry generator the pipeline lands (:mod:`opslake.telemetry.generator`),
+so the tests score the same injected anomalies, labelled over their whole extent.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,21 @@ from opslake.anomaly.model import (
     scope_of,
     to_bytes,
 )
-from opslake.anomaly.synthetic import make_fleet
+from opslake.telemetry import GeneratorConfig, generate
 
-N_NODES, N_POINTS = 12, 4032  # 14 days at 5 minutes
+N_NODES, N_DAYS = 12, 14
 TRAIN_SEED = 100  # tuning used train seed 100 and test seeds 200-202; the seeds below are unseen
 TEST_SEEDS = (300, 301)
+ANOMALOUS_SHARE = 0.5  # more anomalous nodes than the pipeline's 0.35, for steadier figures
+
+
+def _fleet(nodes: int, days: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(node_metrics, anomaly_labels)`` as the pipeline's generator makes them."""
+    config = GeneratorConfig(
+        days=days, nodes=nodes, workloads=0, seed=seed, anomalous_node_share=ANOMALOUS_SHARE
+    )
+    telemetry = generate(config)
+    return telemetry.node_metrics, telemetry.anomaly_labels
 
 
 def _features(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -28,7 +42,7 @@ def _features(metrics: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def model() -> AnomalyModel:
-    metrics, _ = make_fleet(N_NODES, N_POINTS, seed=TRAIN_SEED)
+    metrics, _ = _fleet(N_NODES, N_DAYS, TRAIN_SEED)
     return train(_features(metrics), scope=scope_of("AWS", "compute"), version="v-test", seed=0)
 
 
@@ -36,7 +50,7 @@ def model() -> AnomalyModel:
 def held_out(model: AnomalyModel) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
     out = []
     for seed in TEST_SEEDS:
-        metrics, labels = make_fleet(N_NODES, N_POINTS, seed=seed)
+        metrics, labels = _fleet(N_NODES, N_DAYS, seed)
         out.append((score(model, _features(metrics)), labels))
     return out
 
@@ -58,13 +72,14 @@ def test_score_columns(
 
 
 def test_point_level_quality(held_out: list[tuple[pd.DataFrame, pd.DataFrame]]) -> None:
-    # Measured on seeds 300/301: precision ~0.65, recall ~0.83. Point precision is capped by the
-    # leak labels: only the second half of a creep is labelled, the detector fires earlier.
-    results = [precision_recall_f1(s["is_anomaly"], _actual(s, lab)) for s, lab in held_out]
-    total = combine(results)
-    assert total["recall"] >= 0.7
-    assert total["precision"] >= 0.5
-    assert total["f1"] >= 0.6
+    # Measured on seeds 300/301: precision 0.98, recall 0.69, F1 0.81. Recall is capped by the
+    # memory leaks: their whole creep is labelled, and its first hours look like load.
+    flags = np.concatenate([s["is_anomaly"].to_numpy() for s, _ in held_out])
+    actual = np.concatenate([_actual(s, lab) for s, lab in held_out])
+    total = precision_recall_f1(flags, actual)
+    assert total["recall"] >= 0.6
+    assert total["precision"] >= 0.9
+    assert total["f1"] >= 0.7
 
 
 def test_flagged_share_bounded(held_out: list[tuple[pd.DataFrame, pd.DataFrame]]) -> None:
@@ -74,7 +89,7 @@ def test_flagged_share_bounded(held_out: list[tuple[pd.DataFrame, pd.DataFrame]]
 
 
 def test_event_level_quality(held_out: list[tuple[pd.DataFrame, pd.DataFrame]]) -> None:
-    # One alert = flagged points less than 1 h apart. Measured: recall ~0.95, precision ~0.65.
+    # One alert = flagged points less than 1 h apart. Measured: recall 13/16, precision 13/21.
     counts = []
     for scored, labels in held_out:
         for node, g in scored.groupby("node_id"):
@@ -85,7 +100,7 @@ def test_event_level_quality(held_out: list[tuple[pd.DataFrame, pd.DataFrame]]) 
             flagged = g.loc[g["is_anomaly"], "ts"]
             counts.append(event_metrics(flagged, windows, max_gap=pd.Timedelta("1h")))
     total = combine(counts)
-    assert total["recall"] >= 0.8
+    assert total["recall"] >= 0.75
     assert total["precision"] >= 0.55
 
 
@@ -100,7 +115,7 @@ def test_top_metric_names_the_anomalous_metric(
 
 
 def test_round_trip_gives_identical_scores(model: AnomalyModel) -> None:
-    metrics, _ = make_fleet(2, 1000, seed=5)
+    metrics, _ = _fleet(2, 4, seed=5)
     feats = _features(metrics)
     again = from_bytes(to_bytes(model))
     pd.testing.assert_frame_equal(score(model, feats), score(again, feats))
@@ -108,7 +123,7 @@ def test_round_trip_gives_identical_scores(model: AnomalyModel) -> None:
 
 
 def test_deterministic_under_seed() -> None:
-    metrics, _ = make_fleet(3, 1500, seed=9)
+    metrics, _ = _fleet(3, 5, seed=9)
     feats = _features(metrics)
     a = score(train(feats, "s", "v", seed=3), feats)
     b = score(train(feats, "s", "v", seed=3), feats)
@@ -139,7 +154,7 @@ def test_train_rejects_bad_input() -> None:
 
 
 def test_contamination_float_sets_quantile_threshold() -> None:
-    metrics, _ = make_fleet(2, 1500, seed=11)
+    metrics, _ = _fleet(2, 5, seed=11)
     feats = _features(metrics)
     m = train(feats, "s", "v", contamination=0.05)
     scores = score(m, feats)["score"]

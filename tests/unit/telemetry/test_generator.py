@@ -1,9 +1,10 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from opslake.telemetry import GeneratorConfig, generate
 from opslake.telemetry.catalog import KNOWN_REGIONS, REGIONS
-from opslake.telemetry.generator import malformed_node_metrics
+from opslake.telemetry.generator import ANOMALY_TYPES, inject_anomaly, malformed_node_metrics
 
 SMALL = GeneratorConfig(days=2, nodes=20, workloads=150, seed=3)
 
@@ -59,3 +60,27 @@ def test_malformed_batch_has_one_clean_row_and_one_row_per_defect() -> None:
     frame = malformed_node_metrics(SMALL)
     assert len(frame) == 7
     assert frame.iloc[0]["node_id"] == "node-ext-1"
+
+
+@pytest.mark.parametrize("kind", ANOMALY_TYPES)
+def test_injection_labels_every_point_it_changes_and_one_window(kind: str) -> None:
+    ts = pd.date_range("2026-11-16", periods=3 * 288, freq="5min", tz="UTC")
+    rng = np.random.default_rng(0)
+    clean = {
+        "cpu_util": 0.4 + 0.02 * rng.standard_normal(len(ts)),
+        "mem_util": 0.5 + 0.01 * rng.standard_normal(len(ts)),
+        "disk_util": np.full(len(ts), 0.4),
+        "net_mbps": 80.0 + rng.standard_normal(len(ts)),
+    }
+    for seed in range(20):
+        values = {k: v.copy() for k, v in clean.items()}
+        labels = inject_anomaly(kind, values, ts, "n1", np.random.default_rng(seed))
+        assert set(labels["anomaly_type"]) == {kind} and labels["metric"].nunique() == 1
+        metric = labels["metric"].iloc[0]
+        changed = ts[values[metric] != clean[metric]]
+        assert set(changed) <= set(labels["ts"])  # no unlabelled anomaly
+        steps = labels["ts"].diff().dropna().unique()
+        assert list(steps) in ([], [pd.Timedelta(minutes=5)])  # one contiguous window
+        assert labels["ts"].max() == changed.max()
+        if kind != "memory_leak":  # a leak starts at the current level, so its first steps may not
+            assert labels["ts"].min() == changed.min()  # exceed the noise: labelled all the same
