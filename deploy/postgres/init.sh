@@ -4,8 +4,10 @@
 # Needs POSTGRES_USER / POSTGRES_PASSWORD (the application role) and a superuser connection
 # (PGUSER, PGHOST, PGPORT; docker-compose sets PGUSER to the application role, a superuser there).
 set -euo pipefail
-psql -v ON_ERROR_STOP=1 --no-psqlrc --dbname postgres \
-  -v app_user="$POSTGRES_USER" -v app_password="$POSTGRES_PASSWORD" <<'SQL'
+# The password is read from the environment by psql itself (\getenv, psql 15+): a `-v` option would put it
+# on psql's command line, which every user of the machine can read with `ps`.
+psql -v ON_ERROR_STOP=1 --no-psqlrc --dbname postgres -v app_user="$POSTGRES_USER" <<'SQL'
+\getenv app_password POSTGRES_PASSWORD
 SELECT format('CREATE ROLE %I LOGIN', :'app_user')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'app_user') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :'app_user', :'app_password') \gexec

@@ -7,15 +7,21 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from opslake.config import Settings, load_settings
-from opslake.exceptions import ConfigError, OpslakeError
+from opslake.exceptions import OpslakeError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 console = Console()
+errors = Console(stderr=True)
 
 
 def _table(title: str, frame: pd.DataFrame) -> Table:
@@ -53,6 +59,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             outcome = run_pipeline(factory, settings, config, progress)
             progress("summary")
             summary = collect_summary(sessions[0], settings, outcome)
+            progress("views")
+            _apply_views_after_run(settings, sessions[0])
         finally:
             for spark in sessions:
                 spark.stop()
@@ -80,27 +88,47 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
-    from opslake.query import canned_query, engine_for
+def _apply_views_after_run(settings: Settings, spark: SparkSession) -> None:
+    """Leave the sql/ views in place over the new tables, so ``opslake query @name`` works next.
 
-    sql = (
-        canned_query(args.sql[1:], settings.catalog_name) if args.sql.startswith("@") else args.sql
-    )
+    On Spark the run's session does it; a SQL engine that is down (Trino) does not fail a run whose
+    tables are committed: it is reported, and ``opslake sql apply`` applies them later.
+    """
+    from opslake.exceptions import ServiceUnavailableError
+    from opslake.query import apply_views, engine_for
+
+    try:
+        with engine_for(settings, spark) as engine:
+            apply_views(engine, settings.catalog_name)
+    except ServiceUnavailableError as exc:
+        errors.print(f"views not applied ({escape(str(exc))}): run `opslake sql apply`")
+
+
+def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    from opslake.query import engine_dialect, engine_for, resolve
+
+    # A canned query is resolved (and a wrong name reported) before an engine starts.
+    sql = resolve(args.sql, settings.catalog_name, engine_dialect(settings))
     with engine_for(settings) as engine:
-        frame = engine.query(sql).head(args.limit)
-    console.print(_table(sql, frame))
+        frame = engine.query(sql, limit=args.limit)  # the engine stops at the limit
+    console.print(_table(escape(args.sql), frame))  # the user's words: @name or their SQL
     return 0
 
 
 def cmd_sql_apply(args: argparse.Namespace, settings: Settings) -> int:
     from opslake.query import apply_views, engine_for
 
-    if settings.sql_engine != "trino":
-        raise ConfigError("the views in sql/ are Trino SQL: apply them with --profile stack")
     with engine_for(settings) as engine:
         for name in apply_views(engine, settings.catalog_name):
-            console.print(f"applied sql/views/{name}")
+            console.print(f"applied sql/views/{name} ({engine.dialect})")
     return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def cmd_lineage_replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -175,10 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workloads", type=int, default=2000)
     run.set_defaults(func=cmd_run)
     query = sub.add_parser("query", help="run SQL against the catalog (Trino in the stack profile)")
-    query.add_argument("sql", help="a SQL statement, or @name for sql/queries/<name>.sql")
-    query.add_argument("--limit", type=int, default=100)
+    query.add_argument(
+        "sql",
+        help="a SQL statement in the engine's dialect, or @name for sql/queries/<name>.sql",
+    )
+    query.add_argument("--limit", type=_positive_int, default=100, help="most rows to return")
     query.set_defaults(func=cmd_query)
-    sql = sub.add_parser("sql", help="apply the views in sql/views (Trino)")
+    sql = sub.add_parser("sql", help="apply the views in sql/views (Trino, or Spark SQL embedded)")
     sql.add_argument("sql_command", choices=["apply"])
     sql.set_defaults(func=cmd_sql_apply)
     lineage = sub.add_parser(
@@ -207,9 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         factory = getattr(args, "settings_factory", None)
         settings = factory(args) if factory else load_settings(args.profile)
         return int(args.func(args, settings))
-    except OpslakeError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        return 1
+    except OpslakeError as exc:  # a problem the user can fix: a message, not a traceback
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        return 2
 
 
 if __name__ == "__main__":

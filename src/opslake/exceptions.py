@@ -9,6 +9,14 @@ class ConfigError(OpslakeError):
     """Raised when the configuration is missing or inconsistent."""
 
 
+class NotFoundError(OpslakeError):
+    """Raised when a name the user gave (a canned query, a job, ...) does not exist; lists the known ones."""
+
+
+class QueryError(OpslakeError):
+    """Raised when the SQL engine rejects a statement (syntax, unknown table or column, runtime failure)."""
+
+
 class ServiceUnavailableError(OpslakeError):
     """Raised when a service we depend on (Spark, MinIO, Trino, Marquez, ...) cannot be reached."""
 

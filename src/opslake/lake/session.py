@@ -71,6 +71,21 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
 
 
+# Conf keys whose values are credentials (matched on the key's end, whatever the catalog's name).
+SECRET_CONF_SUFFIXES = (".jdbc.password", ".s3.access-key-id", ".s3.secret-access-key")
+
+
+def split_secrets(conf: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """``conf`` as (public, secret) entries.
+
+    pyspark hands builder options to ``spark-submit`` as ``--conf key=value``: anything set on the
+    builder is on the driver JVM's command line, readable by every user with ``ps``. Secrets are set
+    on the running session instead; Iceberg catalogs load lazily, so they still see them.
+    """
+    secret = {k: v for k, v in conf.items() if k.endswith(SECRET_CONF_SUFFIXES)}
+    return {k: v for k, v in conf.items() if k not in secret}, secret
+
+
 def build_session(settings: Settings, app_name: str = "opslake") -> SparkSession:
     """Create (or reuse) the SparkSession configured for ``settings``."""
     from pyspark.sql import SparkSession
@@ -83,9 +98,12 @@ def build_session(settings: Settings, app_name: str = "opslake") -> SparkSession
     if settings.home and settings.catalog_jdbc_uri.startswith("jdbc:sqlite:"):
         settings.home.mkdir(parents=True, exist_ok=True)
     builder = SparkSession.builder.appName(app_name)
-    for key, value in spark_conf(settings).items():
+    public, secret = split_secrets(spark_conf(settings))
+    for key, value in public.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    for key, value in secret.items():  # before the catalog's first use below
+        spark.conf.set(key, value)
     spark.sparkContext.setLogLevel("WARN")
     for namespace in ("telemetry", "analytics"):
         spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {settings.catalog_name}.{namespace}")

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from opslake.config import Settings, secrets_file
 from opslake.exceptions import ConfigError, DownloadError, ServiceUnavailableError
 from opslake.stack.services import SERVICES, Service
@@ -103,6 +105,27 @@ def _select(names: Sequence[str] | None) -> list[Service]:
     return [s for s in SERVICES.values() if s.name in wanted]  # always in dependency order
 
 
+def secret_values(settings: Settings) -> list[str]:
+    """Every non-empty secret in ``settings`` (each ``SecretStr`` field, present and future)."""
+    values = (getattr(settings, name) for name in type(settings).model_fields)
+    return [
+        v.get_secret_value() for v in values if isinstance(v, SecretStr) and v.get_secret_value()
+    ]
+
+
+def refuse_secrets_in_argv(settings: Settings, name: str, argv: Sequence[str]) -> None:
+    """Raise ConfigError if a secret is part of ``argv``: `ps` shows command lines to every user.
+
+    Services get their secrets through the environment or files only.
+    """
+    secrets_ = secret_values(settings)
+    leaks = [i for i, arg in enumerate(argv) if any(s in arg for s in secrets_)]
+    if leaks:
+        raise ConfigError(
+            f"refusing to start {name}: a secret would be on its command line (argument(s) {leaks})"
+        )
+
+
 def start_service(settings: Settings, service: Service) -> ServiceStatus:
     """Start one service (if it is not already running) and wait until it is healthy."""
     pid = _read_pid(settings, service.name)
@@ -119,6 +142,7 @@ def start_service(settings: Settings, service: Service) -> ServiceStatus:
             launch = service.prepare(settings)
         except DownloadError as exc:
             raise ServiceUnavailableError(service.name, f"cannot be installed: {exc}") from exc
+        refuse_secrets_in_argv(settings, service.name, launch.argv)
         log = log_file(settings, service.name)
         log.parent.mkdir(parents=True, exist_ok=True)
         _pid_file(settings, service.name).parent.mkdir(parents=True, exist_ok=True)

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opslake.config import REPO_ROOT, Settings
+from opslake.config import Settings, data_path
 from opslake.exceptions import ServiceUnavailableError
 from opslake.lake.java import find_java_home
 from opslake.lake.storage import StorageOptions, s3_filesystem
 from opslake.stack import install
 
-DEPLOY = REPO_ROOT / "deploy"
+DEPLOY = data_path("deploy")  # the service configs docker-compose mounts, shipped in the package
 BUCKETS = ("raw", "lake")
 
 
@@ -116,7 +116,10 @@ def _postgres_healthy(settings: Settings) -> bool:
 
 def _bootstrap_postgres(settings: Settings) -> None:
     _, sock = _postgres_dirs(settings)
+    # The password travels in the environment (runuser keeps it; init.sh reads it with psql's
+    # \getenv), never in an argv that `ps` shows to every user of the machine.
     env = {
+        **os.environ,
         "PATH": f"{install.postgres_bin_dir()}:{os.environ.get('PATH', '')}",
         "PGHOST": str(sock),
         "PGPORT": "5432",
@@ -124,9 +127,8 @@ def _bootstrap_postgres(settings: Settings) -> None:
         "POSTGRES_USER": settings.catalog_user,
         "POSTGRES_PASSWORD": settings.catalog_password.get_secret_value(),
     }
-    script = DEPLOY / "postgres" / "init.sh"
-    argv = _as_postgres_user(["env", *(f"{k}={v}" for k, v in env.items()), "bash", str(script)])
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, cwd="/")
+    argv = _as_postgres_user(["bash", str(DEPLOY / "postgres" / "init.sh")])
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, cwd="/", env=env)
     if proc.returncode != 0:
         raise ServiceUnavailableError("PostgreSQL", f"init.sh failed: {proc.stderr.strip()}")
 

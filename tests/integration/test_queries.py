@@ -1,0 +1,189 @@
+"""The sql/ views and every canned query on the embedded profile: Spark SQL transpiled from the Trino files.
+
+The dataset is the one tests/stack/test_views.py gives Trino, so both engines are held to the same
+numbers. Its DDL is Trino SQL too, run through the same transpiler.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Callable
+
+import pytest
+from pyspark.sql import SparkSession
+
+from opslake.config import Settings
+from opslake.exceptions import QueryError
+from opslake.query import (
+    SparkEngine,
+    apply_views,
+    canned_query_names,
+    resolve,
+    transpile,
+)
+
+pytestmark = pytest.mark.integration
+
+CATALOG = "querytest"
+TABLES = {
+    "telemetry.node_metrics": (
+        "dt date, node_id varchar, provider varchar, region varchar, cpu_util double, mem_util double",
+        [
+            "(DATE '2026-11-01', 'n1', 'aws', 'eu-west-1', 0.2, 0.5)",
+            "(DATE '2026-11-01', 'n1', 'aws', 'eu-west-1', 0.4, 0.7)",
+            "(DATE '2026-11-01', 'n2', 'gcp', 'europe-west4', 0.9, 0.1)",
+            "(DATE '2026-11-02', 'n1', 'aws', 'eu-west-1', 0.6, 0.6)",
+        ],
+    ),
+    "analytics.anomalies": (
+        "dt date, ts timestamp(6), node_id varchar, provider varchar, region varchar, score double, "
+        "is_anomaly boolean, top_metric varchar, model_version varchar",
+        [
+            "(DATE '2026-11-01', TIMESTAMP '2026-11-01 00:00', 'n1', 'aws', 'eu-west-1', 0.80, true, 'cpu_util', 'v1')",
+            "(DATE '2026-11-01', TIMESTAMP '2026-11-01 00:05', 'n1', 'aws', 'eu-west-1', 0.40, false, 'mem_util', 'v1')",
+            "(DATE '2026-11-01', TIMESTAMP '2026-11-01 00:00', 'n2', 'gcp', 'europe-west4', 0.95, true, 'mem_util', 'v1')",
+        ],
+    ),
+    "analytics.carbon_daily": (
+        "dt date, provider varchar, region varchar, nodes bigint, vcpu_hours double, total_kwh double, "
+        "operational_gco2e double, embodied_gco2e double, total_gco2e double",
+        [
+            "(DATE '2026-11-01', 'aws', 'eu-west-1', 2, 10.0, 1.5, 300.0, 100.0, 400.0)",
+            "(DATE '2026-11-01', 'aws', 'eu-west-1', 1, 30.0, 2.5, 500.0, 100.0, 600.0)",
+            "(DATE '2026-11-01', 'gcp', 'europe-west4', 1, 0.0, 0.0, 0.0, 0.0, 0.0)",
+        ],
+    ),
+    "analytics.placement_runs": (
+        "dt date, pool_id varchar, algorithm varchar, nodes_used integer, lower_bound integer, gap double, "
+        "cpu_utilisation double, mem_utilisation double, cost_per_hour double, runtime_s double",
+        [
+            "(DATE '2026-11-01', 'p1', 'annealing', 12, 10, 0.2, 0.8, 0.7, 5.0, 0.1)",
+            "(DATE '2026-11-01', 'p2', 'annealing', 4, 4, 0.0, 0.9, 0.9, 2.0, 0.1)",
+        ],
+    ),
+    "analytics.carbon_recommendations": (
+        "dt date, workload_id varchar, kind varchar, current varchar, suggested varchar, "
+        "current_gco2e double, suggested_gco2e double, saving_gco2e double, saving_pct double",
+        [
+            "(DATE '2026-11-01', 'w1', 'time_shift', '02:00', '13:00', 100.0, 60.0, 40.0, 40.0)",
+            "(DATE '2026-11-01', 'w2', 'location_shift', 'eu-west-1', 'eu-north-1', 100.0, 10.0, 90.0, 90.0)",
+            "(DATE '2026-11-01', 'w3', 'time_shift', '02:00', '04:00', 100.0, 60.0, 40.0, 40.0)",
+        ],
+    ),
+}
+
+# Every canned query's answer on the dataset above, in the query's own order.
+CANNED = {
+    "best_carbon_savings": [("location_shift", 1, 0.09, 90.0), ("time_shift", 2, 0.08, 40.0)],
+    "carbon_by_provider": [("aws", 4.0, 1.0), ("gcp", 0.0, 0.0)],
+    "least_efficient_pools": [("p1", 12, 10, 2), ("p2", 4, 4, 0)],
+    "noisiest_nodes": [("n1", "aws", "eu-west-1", 1, 0.8), ("n2", "gcp", "europe-west4", 1, 0.95)],
+}
+
+
+@pytest.fixture(scope="module")
+def lake(isolated_lake: Callable[[str], Settings], spark: SparkSession) -> Settings:
+    settings = isolated_lake(CATALOG)
+    for table, (columns, rows) in TABLES.items():
+        spark.sql(transpile(f"CREATE TABLE {CATALOG}.{table} ({columns})", "spark"))
+        spark.sql(transpile(f"INSERT INTO {CATALOG}.{table} VALUES {', '.join(rows)}", "spark"))
+    return settings
+
+
+@pytest.fixture(scope="module")
+def engine(lake: Settings, spark: SparkSession) -> SparkEngine:
+    engine = SparkEngine(lake, spark)
+    assert apply_views(engine, CATALOG) == [
+        "01_node_health.sql", "02_top_anomalies.sql", "03_carbon_by_provider_region_day.sql",
+        "04_placement_efficiency.sql", "05_recommendations.sql",
+    ]  # fmt: skip
+    return engine
+
+
+def _rows(engine: SparkEngine, sql: str, limit: int | None = None) -> list[tuple[object, ...]]:
+    """Result rows as plain tuples; SQL NULL as None (pandas turns it into NaN in float columns)."""
+    frame = engine.query(sql, limit=limit)
+    return [
+        tuple(None if isinstance(v, float) and math.isnan(v) else v for v in row)
+        for row in frame.itertuples(index=False)
+    ]
+
+
+def test_views_are_persistent_iceberg_views_in_the_jdbc_catalog(
+    engine: SparkEngine, lake: Settings
+) -> None:
+    views = engine.query(f"SHOW VIEWS IN {CATALOG}.analytics")
+    assert sorted(zip(views["viewName"], views["isTemporary"], strict=True)) == [
+        ("v_carbon_by_provider_region_day", False), ("v_node_health", False),
+        ("v_placement_efficiency", False), ("v_recommendations", False), ("v_top_anomalies", False),
+    ]  # fmt: skip
+    # In the catalog database itself (where Trino would find them too), typed as views.
+    with sqlite3.connect(lake.home / "catalog.db") as db:
+        rows = db.execute(
+            "SELECT table_name, iceberg_type FROM iceberg_tables "
+            "WHERE catalog_name = ? AND table_namespace = 'analytics' AND table_name LIKE 'v\\_%' ESCAPE '\\'",
+            (CATALOG,),
+        ).fetchall()
+    assert sorted(rows) == [
+        ("v_carbon_by_provider_region_day", "VIEW"), ("v_node_health", "VIEW"),
+        ("v_placement_efficiency", "VIEW"), ("v_recommendations", "VIEW"), ("v_top_anomalies", "VIEW"),
+    ]  # fmt: skip
+    assert apply_views(engine, CATALOG)[-1] == "05_recommendations.sql"  # re-applying replaces
+
+
+@pytest.mark.parametrize("name", sorted(CANNED))
+def test_every_canned_query_answers_exactly(engine: SparkEngine, name: str) -> None:
+    assert sorted(canned_query_names()) == sorted(
+        CANNED
+    )  # a new query needs its expected rows here
+    assert _rows(engine, resolve(f"@{name}", CATALOG, engine.dialect), limit=100) == CANNED[name]
+
+
+def test_views_give_the_same_numbers_as_on_trino(engine: SparkEngine) -> None:
+    """The assertions of tests/stack/test_views.py (Trino), on Spark."""
+    a = f"{CATALOG}.analytics"
+    assert _rows(
+        engine,
+        f"SELECT CAST(dt AS string), node_id, samples, round(avg_cpu_util, 6), max_cpu_util, "
+        f"round(avg_mem_util, 6), anomalies, max_anomaly_score FROM {a}.v_node_health ORDER BY dt, node_id",
+    ) == [
+        ("2026-11-01", "n1", 2, 0.3, 0.4, 0.6, 1, 0.8),
+        ("2026-11-01", "n2", 1, 0.9, 0.9, 0.1, 1, 0.95),
+        ("2026-11-02", "n1", 1, 0.6, 0.6, 0.6, 0, None),
+    ]
+    assert _rows(
+        engine, f"SELECT node_id, score, rank_in_day FROM {a}.v_top_anomalies ORDER BY 3"
+    ) == [("n2", 0.95, 1), ("n1", 0.8, 2)]
+    assert _rows(
+        engine,
+        f"SELECT provider, nodes, vcpu_hours, kwh, kgco2e, embodied_kgco2e, sci_gco2e_per_vcpu_hour "
+        f"FROM {a}.v_carbon_by_provider_region_day ORDER BY provider",
+    ) == [("aws", 3, 40.0, 4.0, 1.0, 0.2, 25.0), ("gcp", 1, 0.0, 0.0, 0.0, 0.0, None)]
+    assert _rows(
+        engine,
+        f"SELECT pool_id, excess_nodes, gap_to_bound FROM {a}.v_placement_efficiency ORDER BY 1",
+    ) == [("p1", 2, 0.2), ("p2", 0, 0.0)]
+    assert _rows(
+        engine, f"SELECT workload_id, rank_in_day FROM {a}.v_recommendations ORDER BY 2"
+    ) == [("w2", 1), ("w1", 2), ("w3", 3)]
+
+
+def test_the_limit_reaches_the_engine(engine: SparkEngine) -> None:
+    top = f"SELECT node_id, score FROM {CATALOG}.analytics.v_top_anomalies ORDER BY score DESC"
+    assert _rows(engine, top, limit=1) == [("n2", 0.95)]
+    # SHOW cannot carry a LIMIT: the plan gets one instead.
+    assert len(engine.query(f"SHOW VIEWS IN {CATALOG}.analytics", limit=2)) == 2
+
+
+def test_bad_sql_is_a_query_error_with_spark_s_message(engine: SparkEngine) -> None:
+    with pytest.raises(QueryError, match=r"^Spark: \[PARSE_SYNTAX_ERROR\] Syntax error") as parse:
+        engine.query("SELEC 1", limit=5)
+    assert "SELEC 1" in str(parse.value)  # the statement with a caret under the error
+    with pytest.raises(QueryError, match=r"^Spark: \[TABLE_OR_VIEW_NOT_FOUND\]") as missing:
+        engine.query(f"SELECT * FROM {CATALOG}.analytics.v_nope")
+    message = str(missing.value)
+    assert message.endswith("the v_* views by `opslake run` or `opslake sql apply`)")
+    assert "\n" not in message  # no logical plan dumped on the user
+    with pytest.raises(QueryError, match=r"UNRESOLVED_COLUMN"):
+        engine.query(f"SELECT no_such_column FROM {CATALOG}.analytics.v_node_health")
