@@ -147,11 +147,11 @@ def cmd_lineage_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def _stack_settings(args: argparse.Namespace) -> Settings:
     """Stack commands always use the stack profile; ``up`` first makes sure credentials exist."""
-    from opslake.config import Settings as Defaults
+    from opslake.config import secrets_file
     from opslake.stack.manager import ensure_secrets
 
     if args.stack_command == "up":
-        ensure_secrets(Defaults().stack_dir)
+        ensure_secrets(secrets_file().parent)  # OPSLAKE_STACK_DIR, or ./.stack
     return load_settings(args.profile or "stack")
 
 

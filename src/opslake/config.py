@@ -11,7 +11,7 @@ import os
 from importlib.resources import files
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from opslake.exceptions import ConfigError
@@ -126,11 +126,33 @@ class Settings(BaseSettings):
         """Fully qualified Iceberg table name, e.g. ``lake.telemetry.node_metrics``."""
         return f"{self.catalog_name}.{namespace}.{name}"
 
+    @field_validator("placement_algorithm")
+    @classmethod
+    def _known_algorithm(cls, value: str) -> str:
+        # Checked here: an unknown name would otherwise fail inside a Spark task, mid-run.
+        from opslake.placement.core import ALGORITHMS
+
+        if value not in ALGORITHMS:
+            raise ValueError(
+                f"unknown placement algorithm {value!r}; known: {', '.join(ALGORITHMS)}"
+            )
+        return value
+
 
 def secrets_file(stack_dir: Path | None = None) -> Path:
     """Where ``opslake stack up`` writes the generated credentials of the native stack."""
     default = Path(os.environ.get("OPSLAKE_STACK_DIR") or _cwd(".stack"))
     return (stack_dir or default) / "secrets.env"
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    """One line per bad setting, named as the environment variable; secret values are not echoed."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        shown = "" if "secret" in field or "password" in field else f" (got {error.get('input')!r})"
+        lines.append(f"OPSLAKE_{field.upper()}: {error['msg']}{shown}")
+    return ConfigError("invalid setting(s): " + "; ".join(lines))
 
 
 def load_settings(profile: str | None = None) -> Settings:
@@ -140,7 +162,13 @@ def load_settings(profile: str | None = None) -> Settings:
     variables win over both, so a deployment can override single values. A profile that talks to S3
     without credentials is an error here, not a confusing 403 later: there are no default credentials.
     """
-    name = profile or os.environ.get("OPSLAKE_PROFILE", "embedded")
+    try:
+        return _load(profile or os.environ.get("OPSLAKE_PROFILE", "embedded"))
+    except ValidationError as exc:  # a wrong value in the environment or a profile file
+        raise _config_error(exc) from None
+
+
+def _load(name: str) -> Settings:
     if name == "embedded":
         return Settings()
     profiles = data_path("deploy", "profiles")

@@ -32,3 +32,32 @@ def test_environment_overrides_and_s3_catalog(monkeypatch: pytest.MonkeyPatch) -
 def test_unknown_profile_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="unknown profile 'nope'"):
         load_settings("nope")
+
+
+def test_a_bad_value_in_the_environment_is_a_config_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPSLAKE_SPARK_SHUFFLE_PARTITIONS", "eight")
+    monkeypatch.setenv("OPSLAKE_PLACEMENT_ALGORITHM", "quantum")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        "invalid setting(s): OPSLAKE_SPARK_SHUFFLE_PARTITIONS: Input should be a valid integer, "
+        "unable to parse string as an integer (got 'eight'); OPSLAKE_PLACEMENT_ALGORITHM: Value "
+        "error, unknown placement algorithm 'quantum'; known: ffd, bfd, least_loaded, genetic, "
+        "annealing (got 'quantum')"
+    )
+
+
+def test_a_bad_secret_is_reported_without_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSLAKE_CATALOG_PASSWORD", "")  # valid: empty
+    assert load_settings().catalog_password.get_secret_value() == ""
+    from pydantic import SecretStr, ValidationError
+
+    from opslake.config import _config_error
+
+    with pytest.raises(ValidationError) as info:
+        Settings(catalog_password=SecretStr("x"), s3_secret_key=["hunter2"])  # type: ignore[arg-type]
+    message = str(_config_error(info.value))
+    assert message.startswith("invalid setting(s): OPSLAKE_S3_SECRET_KEY: ")
+    assert "hunter2" not in message

@@ -81,3 +81,12 @@ def test_a_limit_below_one_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
         main(["query", "SELECT 1", "--limit", "0"])
     assert exit_info.value.code == 2
     assert "argument --limit: must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_a_bad_setting(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSLAKE_PLACEMENT_ALGORITHM", "quantum")
+    err = _fails(capsys, ["run"])  # refused before any Spark work starts
+    assert err.startswith(
+        "error: invalid setting(s): OPSLAKE_PLACEMENT_ALGORITHM: Value error, unknown placement "
+        "algorithm 'quantum'"
+    )
