@@ -7,6 +7,9 @@
   starts when the job returns and stops when ``count(*)`` through Trino returns the committed count.
   The baseline is the time of that same Trino query on the already-visible table, so the ratio says
   how much of the latency is anything but an ordinary query.
+- Marquez: the source build as the installer timed it (once per tarball), API and web start-up on a
+  new database (Flyway migrations) and again, and OpenLineage events/s accepted over HTTP by one
+  client posting in sequence, against the same recorder writing the JSONL file.
 
 Services that were running before the benchmark are running again afterwards.
 """
@@ -24,11 +27,11 @@ from benchmarks.common import BenchRow
 from opslake.config import Settings, load_settings
 from opslake.jobs import land
 from opslake.jobs.entry import landed_dates
+from opslake.lineage import LineageRecorder
 from opslake.pipeline.runner import run_step
 from opslake.pipeline.spec import step
-from opslake.lineage import LineageRecorder
 from opslake.query import TrinoEngine
-from opslake.stack import manager
+from opslake.stack import install, manager
 from opslake.telemetry import GeneratorConfig, generate
 
 CORE = ("postgres", "minio", "trino")
@@ -110,15 +113,110 @@ def visibility_rows(settings: Settings, quick: bool) -> list[BenchRow]:
     ]  # fmt: skip
 
 
+MARQUEZ = ("marquez", "marquez-web")
+
+
+def marquez_build_rows(settings: Settings) -> list[BenchRow]:
+    """The source build as timed by the installer when it ran (it runs once per source tarball)."""
+    record = install.marquez_build_record(settings.cache_dir)
+    if not record:
+        return []  # the published jar was used: nothing was built
+    steps = {k: float(v) for k, v in record.items() if k.endswith("_s")}
+    caches = (
+        f"~/.m2 {'empty' if record.get('api_maven_cache_was_empty') == 'true' else 'warm'}, "
+        f"~/.npm {'empty' if record.get('web_npm_cache_was_empty') == 'true' else 'warm'}"
+    )
+    return [
+        BenchRow(
+            benchmark="marquez", metric="build from source (API mvn + web npm ci + webpack)",
+            value=sum(steps.values()), unit="s", target="once per tarball (cached)",
+            note=f"{caches} when built at {record.get('built_at', '?')}", extra=steps,
+        )
+    ]  # fmt: skip
+
+
+def marquez_startup_rows(settings: Settings) -> list[BenchRow]:
+    """Marquez API and web start-up on a new PostgreSQL (Flyway migrates) and again (warm)."""
+    state = Path(tempfile.mkdtemp(prefix="opslake-marquez-bench-"))
+    state.chmod(0o755)  # PostgreSQL runs as the postgres account and must reach its data dir
+    fresh = settings.model_copy(update={"stack_dir": state})
+    names = ("postgres", *MARQUEZ)
+    try:
+        manager.up(fresh, ["postgres"])
+        cold = {s.name: s.seconds_to_healthy or 0.0 for s in manager.up(fresh, MARQUEZ)}
+        manager.down(fresh, MARQUEZ)
+        warm = {s.name: s.seconds_to_healthy or 0.0 for s in manager.up(fresh, MARQUEZ)}
+    finally:
+        manager.down(fresh, names)
+        shutil.rmtree(state, ignore_errors=True)
+    return [
+        BenchRow(
+            benchmark="marquez", metric="API start-up, warm (existing database)",
+            value=warm["marquez"], unit="s", baseline=cold["marquez"],
+            baseline_name="first start (Flyway migrations on a new database)",
+            note="until /healthcheck on the admin port answers",
+        ),
+        BenchRow(
+            benchmark="marquez", metric="web UI start-up (Express, proxy to the API)",
+            value=warm["marquez-web"], unit="s", baseline=cold["marquez-web"],
+            baseline_name="first start", note="until /healthcheck and /api/v1 through the proxy answer",
+        ),
+    ]  # fmt: skip
+
+
+def _emit_runs(settings: Settings, runs: int) -> tuple[float, LineageRecorder]:
+    recorder = LineageRecorder(settings)
+    inputs, outputs = ["lake.telemetry.node_metrics"], ["lake.analytics.anomalies"]
+    started = time.perf_counter()
+    for _ in range(runs):
+        with recorder.run("bench_lineage", inputs, outputs, raw_inputs=["telemetry/node_metrics"]):
+            pass
+    return time.perf_counter() - started, recorder
+
+
+def marquez_lineage_rows(settings: Settings, quick: bool) -> list[BenchRow]:
+    """OpenLineage events/s that Marquez accepts over HTTP, one client posting in sequence."""
+    runs = 100 if quick else 500  # two events (START, COMPLETE) per run
+    out = Path(tempfile.mkdtemp(prefix="opslake-lineage-bench-"))
+    # Datasets of their own (iceberg://lineage_bench, s3://lineage-bench), so the benchmark's runs never
+    # join the platform's lineage graph in the same Marquez.
+    base = settings.model_copy(
+        update={
+            "lineage_namespace": "opslake-bench", "catalog_name": "lineage_bench",
+            "raw_uri": "s3://lineage-bench", "out_dir": out,
+        }
+    )  # fmt: skip
+    try:
+        http_s, http = _emit_runs(base.model_copy(update={"lineage_transport": "http"}), runs)
+        file_s, _ = _emit_runs(base.model_copy(update={"lineage_transport": "file"}), runs)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    events = 2 * runs
+    return [
+        BenchRow(
+            benchmark="marquez", metric="lineage events accepted over HTTP", value=events / http_s,
+            unit="events/s", baseline=events / file_s, baseline_name="same recorder, JSONL file",
+            target="every event accepted", met=http.counts.sent == events and not http.counts.spooled,
+            note=f"{events} events; sent {http.counts.sent}, spooled {http.counts.spooled}",
+        )
+    ]  # fmt: skip
+
+
 def run(quick: bool = False) -> list[BenchRow]:
     manager.ensure_secrets(Settings().stack_dir)
     settings = load_settings("stack")
-    running = [s.name for s in manager.status(settings, CORE) if s.healthy]
+    every = (*CORE, *MARQUEZ)
+    running = [s.name for s in manager.status(settings, every) if s.healthy]
     try:
+        manager.down(settings, MARQUEZ)
         rows = startup_rows(settings)
+        rows += marquez_build_rows(settings)
+        rows += marquez_startup_rows(settings)
         manager.up(settings, CORE)
         rows += visibility_rows(settings, quick)
+        manager.up(settings, MARQUEZ)
+        rows += marquez_lineage_rows(settings, quick)
     finally:
-        manager.down(settings, [n for n in CORE if n not in running])
+        manager.down(settings, [n for n in every if n not in running])
         manager.up(settings, running)
     return rows

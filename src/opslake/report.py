@@ -52,14 +52,14 @@ def collect_summary(spark: SparkSession, settings: Settings, run: PipelineRun) -
     from opslake.jobs.common import analytics_table, telemetry_table
     from opslake.pipeline.tables import TABLES
 
-    summary = Summary(timings=dict(run.timings))
+    summary = Summary(timings=dict(run.timings), lineage=dict(run.lineage))
     for name in (settings.table(*key.split(".")) for key in TABLES):
         if spark.catalog.tableExists(name):
             summary.table_rows[name] = spark.table(name).count()
-    ingest = next((r.metrics for r in run.results if r.job == "ingest"), {})
+    ingest: dict[str, Any] = next((r.metrics for r in run.results if r.job == "ingest"), {})
     summary.ingest = pd.DataFrame(
-        [{"source": source, **counts} for source, counts in ingest.get("sources", {}).items()]  # type: ignore[attr-defined]
-    )  # fmt: skip
+        [{"source": source, **counts} for source, counts in ingest.get("sources", {}).items()]
+    )
     runs = analytics_table(settings, "placement_runs")
     summary.placement = spark.sql(
         f"SELECT pool_id, SUM(nodes_used) AS nodes_used, SUM(lower_bound) AS lower_bound, "

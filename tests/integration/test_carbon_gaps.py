@@ -72,7 +72,8 @@ def lakes(
 
 
 def test_gaps_are_rejected_with_reasons_and_counts_reconcile(
-    spark: SparkSession, lakes: tuple[Settings, Settings, dict[str, object], dict[str, str], Telemetry]
+    spark: SparkSession,
+    lakes: tuple[Settings, Settings, dict[str, object], dict[str, str], Telemetry],
 ) -> None:
     _clean, lake, metrics, gaps, telemetry = lakes
     rows = telemetry.node_metrics
@@ -100,7 +101,8 @@ def test_gaps_are_rejected_with_reasons_and_counts_reconcile(
 
 
 def test_rows_without_gaps_are_computed_exactly_as_without_gaps(
-    spark: SparkSession, lakes: tuple[Settings, Settings, dict[str, object], dict[str, str], Telemetry]
+    spark: SparkSession,
+    lakes: tuple[Settings, Settings, dict[str, object], dict[str, str], Telemetry],
 ) -> None:
     clean, lake, _metrics, gaps, telemetry = lakes
     affected_nodes = set(

@@ -134,4 +134,3 @@ def test_rerunning_an_old_date_after_new_data_gives_the_same_tables(
     for key in OUTPUTS:
         after = _rows_of(spark, settings, key, D1)
         assertDataFrameEqual(after, before[key], rtol=0.0, atol=0.0)
-

@@ -56,10 +56,10 @@ TABLES = {
     ),
     "analytics.placement_runs": (
         "dt date, pool_id varchar, algorithm varchar, nodes_used integer, lower_bound integer, gap double, "
-        "cpu_utilisation double, mem_utilisation double, cost_per_hour double, runtime_s double",
+        "cpu_utilisation double, mem_utilisation double, cost_per_hour double, workloads integer",
         [
-            "(DATE '2026-11-01', 'p1', 'annealing', 12, 10, 0.2, 0.8, 0.7, 5.0, 0.1)",
-            "(DATE '2026-11-01', 'p2', 'annealing', 4, 4, 0.0, 0.9, 0.9, 2.0, 0.1)",
+            "(DATE '2026-11-01', 'p1', 'annealing', 12, 10, 0.2, 0.8, 0.7, 5.0, 30)",
+            "(DATE '2026-11-01', 'p2', 'annealing', 4, 4, 0.0, 0.9, 0.9, 2.0, 30)",
         ],
     ),
     "analytics.carbon_recommendations": (

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
 from opslake.anomaly import AnomalyModel, score, train, window_features
+from opslake.anomaly.evaluation import scores_from_counts
 from opslake.anomaly.model import from_bytes, to_bytes
 from opslake.exceptions import NoDataError
 from opslake.lake.storage import StorageOptions, join, open_uri
@@ -52,10 +53,13 @@ def features(ctx: StepContext) -> DataFrame:
 
     def per_node(frame: pd.DataFrame) -> pd.DataFrame:
         ordered = frame.sort_values("ts", kind="mergesort").reset_index(drop=True)
-        return window_features(ordered)[columns]
+        result: pd.DataFrame = window_features(ordered)[columns]
+        return result
 
     feats: DataFrame = (
-        metrics.drop("dt", "pool_id").groupBy("node_id").applyInPandas(per_node, _ddl(feature_schema))
+        metrics.drop("dt", "pool_id")
+        .groupBy("node_id")
+        .applyInPandas(per_node, _ddl(feature_schema))
     )
     day = F.to_date("ts")
     on_dates: DataFrame = feats.where(day.isin(list(ctx.dates))).withColumn("dt", day)
@@ -95,9 +99,12 @@ def compute_train(ctx: StepContext) -> dict[str, DataFrame]:
         rows.append((version, str(row["scope"]), ctx.dates[0], ctx.dates[-1],
                      int(row["n_rows"]), float(row["threshold"]), uri))  # fmt: skip
     registry = ctx.spark.createDataFrame(
-        rows, "version STRING, scope STRING, trained_from STRING, trained_to STRING, "
+        rows,
+        "version STRING, scope STRING, trained_from STRING, trained_to STRING, "
         "n_rows BIGINT, threshold DOUBLE, artifact_uri STRING",
-    ).withColumns({"trained_from": F.to_date("trained_from"), "trained_to": F.to_date("trained_to")})
+    ).withColumns(
+        {"trained_from": F.to_date("trained_from"), "trained_to": F.to_date("trained_to")}
+    )
     return {ANOMALY_FEATURES.key: feats, ANOMALY_MODELS.key: registry}
 
 
@@ -224,12 +231,11 @@ def summarize_score(ctx: StepContext) -> dict[str, Any]:
     ).first()
     assert row is not None
     tp, fp, fn = (int(row[k] or 0) for k in ("tp", "fp", "fn"))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    scores = scores_from_counts(tp, fp, fn)
     return {
         "rows": int(row["rows"]), "flagged": tp + fp, "labelled": tp + fn,
-        "precision": precision, "recall": recall, "f1": f1, "model_version": ctx.scratch["version"],
+        "precision": scores["precision"], "recall": scores["recall"], "f1": scores["f1"],
+        "model_version": ctx.scratch["version"],
         "rows_written": {ctx.name(ANOMALIES.key): int(row["rows"])},
     }  # fmt: skip
 

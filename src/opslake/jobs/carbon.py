@@ -40,7 +40,9 @@ REJECT_SOURCE = "carbon"
 KEYS = ("dt", "node_id", "provider", "region", "ts", "vcpus", "hours")
 INTERVAL_H = 5 / 60  # telemetry resolution
 STORAGE_TB_PER_NODE = 0.1  # attached SSD per node (CCF storage coefficient applies)
-RECOMMENDATION_WINDOW_DAYS = 7  # location advice compares regions over the last week (as of the date)
+RECOMMENDATION_WINDOW_DAYS = (
+    7  # location advice compares regions over the last week (as of the date)
+)
 
 
 def embodied(ctx: StepContext) -> DataFrame:
@@ -219,18 +221,26 @@ def summarize(ctx: StepContext) -> dict[str, Any]:
 
     in_dates = F.col("dt").isin([F.lit(d).cast("date") for d in ctx.dates])
     table = ctx.spark.table
-    totals = table(ctx.name(CARBON_DAILY.key)).where(in_dates).agg(
-        F.sum("total_kwh").alias("kwh"), F.sum("total_gco2e").alias("g")
-    ).first()
+    totals = (
+        table(ctx.name(CARBON_DAILY.key))
+        .where(in_dates)
+        .agg(F.sum("total_kwh").alias("kwh"), F.sum("total_gco2e").alias("g"))
+        .first()
+    )
     assert totals is not None
     outcome = {
         str(r["known"]): int(r["count"])
-        for r in ctx.scratch["usage"].groupBy(F.col("reason").isNull().alias("known")).count().collect()
+        for r in ctx.scratch["usage"]
+        .groupBy(F.col("reason").isNull().alias("known"))
+        .count()
+        .collect()
     }
     rejected = table(ctx.name("telemetry.rejects")).where(
         in_dates & (F.col("source") == REJECT_SOURCE)
     )
-    reasons = {str(r["reason"]): int(r["count"]) for r in rejected.groupBy("reason").count().collect()}
+    reasons = {
+        str(r["reason"]): int(r["count"]) for r in rejected.groupBy("reason").count().collect()
+    }
     counts = {
         ctx.name(t.key): table(ctx.name(t.key)).where(in_dates).count()
         for t in (CARBON_USAGE, CARBON_DAILY, CARBON_RECOMMENDATIONS)

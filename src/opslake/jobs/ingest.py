@@ -137,7 +137,13 @@ def stage(ctx: StepContext, source: str) -> DataFrame:
     logger.info("%s: %d landing files", source, len(files))
     spark = ctx.spark
     # Only file names are shuffled: each task gets whole landing dates.
-    n_tasks = max(1, min(len({f.dt for f in files}), ctx.settings.spark_input_partitions or 2 * spark.sparkContext.defaultParallelism))
+    n_tasks = max(
+        1,
+        min(
+            len({f.dt for f in files}),
+            ctx.settings.spark_input_partitions or 2 * spark.sparkContext.defaultParallelism,
+        ),
+    )
     listing = spark.createDataFrame(
         [(f.uri, f.dt) for f in files], schema="uri STRING, dt STRING"
     ).repartition(n_tasks, "dt")
@@ -159,9 +165,9 @@ def compute(ctx: StepContext) -> dict[str, DataFrame]:
     outputs: dict[str, DataFrame] = {}
     rejects: list[DataFrame] = []
     for source in SOURCES:
-        staged = ctx.scratch[source] = stage(ctx, source).withColumn(
-            "dt", F.col("dt").cast("date")
-        ).persist()
+        staged = ctx.scratch[source] = (
+            stage(ctx, source).withColumn("dt", F.col("dt").cast("date")).persist()
+        )
         outputs[f"telemetry.{source}"] = staged.where(F.col("reason").isNull())
         rejects.append(
             staged.where(F.col("reason").isNotNull()).select(
@@ -182,7 +188,9 @@ def summarize(ctx: StepContext) -> dict[str, Any]:
 
     in_dates = F.col("dt").isin([F.lit(d).cast("date") for d in ctx.dates])
     rejects = ctx.spark.table(ctx.name("telemetry.rejects")).where(in_dates)
-    rejected = {str(r["source"]): int(r["count"]) for r in rejects.groupBy("source").count().collect()}
+    rejected = {
+        str(r["source"]): int(r["count"]) for r in rejects.groupBy("source").count().collect()
+    }
     sources: dict[str, dict[str, int]] = {}
     rows_written: dict[str, int] = {}
     for source in SOURCES:
@@ -196,7 +204,9 @@ def summarize(ctx: StepContext) -> dict[str, Any]:
     rows_written[ctx.name("telemetry.rejects")] = sum(rejected.values())
     errors = [
         f"{r['reason']} ({r['source_file']})"
-        for r in rejects.where(F.col("row_number") == FILE_ERROR_ROW).orderBy("source_file").collect()
+        for r in rejects.where(F.col("row_number") == FILE_ERROR_ROW)
+        .orderBy("source_file")
+        .collect()
     ]
     if errors:
         raise SourceFileError(

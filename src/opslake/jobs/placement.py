@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
     from opslake.pipeline.context import StepContext
 
-GRID_WINDOW_DAYS = 7  # placement uses the region's mean intensity over the last week (as of the date)
+GRID_WINDOW_DAYS = (
+    7  # placement uses the region's mean intensity over the last week (as of the date)
+)
 BOUND_FIELDS = tuple(ScoringBounds.empty().to_dict())
 PACKED_DDL = (
     "dt DATE, workload_id STRING, pool_id STRING, node_index INT, placed BOOLEAN, reason STRING, "
@@ -56,7 +58,9 @@ def _frames_by_date(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {str(d): part.drop(columns="as_of") for d, part in frame.groupby("as_of")}
 
 
-def date_bounds(workloads: DataFrame, pools: Mapping[str, pd.DataFrame]) -> dict[str, ScoringBounds]:
+def date_bounds(
+    workloads: DataFrame, pools: Mapping[str, pd.DataFrame]
+) -> dict[str, ScoringBounds]:
     """Score normalisation bounds per date: partial bounds per batch, merged in one aggregate."""
     from pyspark.sql import functions as F
 
@@ -122,7 +126,7 @@ def compute(ctx: StepContext) -> dict[str, DataFrame]:
         pool = pools_by_date[day].set_index("pool_id").loc[pool_id]
         row: dict[str, Any] = {"pool_id": pool_id, **pool.to_dict()}
         rows, summary = place_pool(
-            group, row, algorithm, seed, max_iterations=iterations, safety_limit_s=safety_s
+            group, row, algorithm, seed, search_budget=iterations, safety_limit_s=safety_s
         )
         out = rows.drop(columns=["pool_id"]).merge(
             group[["workload_id", "dt", "pool_id", "score"]], on="workload_id"
@@ -169,4 +173,3 @@ def summarize(ctx: StepContext) -> dict[str, Any]:
             ctx.name(PLACEMENT_RUNS.key): int(bound["groups"]),
         },
     }
-

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -45,6 +45,7 @@ class PipelineRun:
     results: list[JobResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     dates: list[str] = field(default_factory=list)
+    lineage: dict[str, int] = field(default_factory=dict)  # events sent / spooled / dropped
 
 
 def run_step(
@@ -108,9 +109,7 @@ def run_pipeline(
     require_services(settings)  # fail now, naming the service, not mid-job
     outcome = PipelineRun()
     lineage = LineageRecorder(settings)
-    dates = [
-        (config.start + pd.Timedelta(days=d)).strftime("%Y-%m-%d") for d in range(config.days)
-    ]
+    dates = [(config.start + pd.Timedelta(days=d)).strftime("%Y-%m-%d") for d in range(config.days)]
 
     def timed(name: str, action: Callable[[], JobResult]) -> JobResult:
         progress(name)
@@ -128,6 +127,7 @@ def run_pipeline(
         if step.name == "ingest" and not result.metrics["sources"]["node_metrics"]["accepted"]:  # type: ignore[index]
             raise NoDataError(f"no node metrics were ingested for {dates[0]}..{dates[-1]}")
     outcome.dates = dates
+    outcome.lineage = asdict(lineage.counts)
     return outcome
 
 
