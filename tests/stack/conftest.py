@@ -1,21 +1,24 @@
-"""The real stack for integration tests: PostgreSQL, MinIO and Trino as native processes (and Marquez
-when it can be installed). Services this session started are stopped at the end; services that were
-already running (a developer's `make stack-up`) are reused and left running.
+"""The real stack for integration tests: PostgreSQL, MinIO, Trino and Marquez (API and web UI) as
+native processes; lineage goes to Marquez over HTTP, the stack profile's transport. Services this
+session started are stopped at the end; services that were already running (a developer's
+`make stack-up`) are reused and left running.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from stacklib import Stack
+from stacklib import RUN_ARGS, Stack
 
 from opslake.config import Settings, load_settings
 from opslake.stack import manager
 
-CORE = ("postgres", "minio", "trino")
+CORE = ("postgres", "minio", "trino", "marquez", "marquez-web")
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +27,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     settings = load_settings("stack")
     already = {s.name for s in manager.status(settings) if s.healthy}
     started = manager.up(settings, CORE)  # raises, naming the service, if one cannot start
-    marquez = manager.up(settings, ["marquez"], keep_going=True)[0]
     out = tmp_path_factory.mktemp("stack-out")
     env = {
         **os.environ,
@@ -36,15 +38,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "OPSLAKE_PLACEMENT_TIME_LIMIT_S": "0.05",
         "COLUMNS": "400",  # rich wraps at 80 columns without a terminal; keep messages on one line
     }
-    overrides: dict[str, object] = {"out_dir": out}
-    if marquez.error:  # lineage then goes to the JSONL file; the Marquez tests skip with the reason
-        env["OPSLAKE_LINEAGE_TRANSPORT"] = "file"
-        overrides["lineage_transport"] = "file"
-    yield Stack(settings.model_copy(update=overrides), env, marquez.error)
-    ours = [s.name for s in [*started, marquez] if s.name not in already and not s.error]
-    manager.down(settings, ours)
+    yield Stack(settings.model_copy(update={"out_dir": out}), env)
+    manager.down(settings, [s.name for s in started if s.name not in already])
 
 
 @pytest.fixture(scope="session")
 def out_dir(stack: Stack) -> Path:
     return Path(stack.env["OPSLAKE_OUT_DIR"])
+
+
+@pytest.fixture(scope="session")
+def first_run(stack: Stack, out_dir: Path) -> dict[str, Any]:
+    """One pipeline run on the stack, shared by the test files (the Marquez tests read its lineage)."""
+    proc = stack.opslake(*RUN_ARGS)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary: dict[str, Any] = json.loads((out_dir / "summary.json").read_text())
+    return summary

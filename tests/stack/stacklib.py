@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from opslake.config import REPO_ROOT, Settings
 from opslake.query import TrinoEngine
 
+# The pipeline run the stack tests share (conftest.first_run) and re-run.
+RUN_ARGS = ("run", "--days", "2", "--nodes", "12", "--workloads", "150")
+
 
 @dataclass
 class Stack:
     settings: Settings
     env: dict[str, str]  # environment for `opslake --profile stack ...` subprocesses
-    marquez_error: str  # why Marquez is not running, or "" when it is
 
     def opslake(
         self, *args: str, timeout: float = 900, env: dict[str, str] | None = None

@@ -7,19 +7,17 @@ and restart services.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow.fs as pafs
 import pytest
-from stacklib import Stack
+from stacklib import RUN_ARGS, Stack
 
 from opslake.config import REPO_ROOT
 from opslake.lake.storage import StorageOptions, s3_filesystem
@@ -27,8 +25,6 @@ from opslake.stack import manager
 from opslake.stack.services import SERVICES, SPARK_MASTER_URL, spark_master_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.stack]
-
-RUN_ARGS = ("run", "--days", "2", "--nodes", "12", "--workloads", "150")
 
 
 def _s3(stack: Stack) -> pafs.S3FileSystem:
@@ -38,14 +34,6 @@ def _s3(stack: Stack) -> pafs.S3FileSystem:
 def _files(fs: pafs.S3FileSystem, prefix: str) -> list[pafs.FileInfo]:
     selector = pafs.FileSelector(prefix, recursive=True, allow_not_found=True)
     return [f for f in fs.get_file_info(selector) if f.type == pafs.FileType.File]
-
-
-@pytest.fixture(scope="module")
-def first_run(stack: Stack, out_dir: Path) -> dict[str, Any]:
-    proc = stack.opslake(*RUN_ARGS)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    summary: dict[str, Any] = json.loads((out_dir / "summary.json").read_text())
-    return summary
 
 
 def _trino_counts(stack: Stack, tables: list[str]) -> dict[str, int]:
@@ -100,25 +88,6 @@ def test_views_and_canned_queries_answer_over_the_pipeline_tables(
     ):
         proc = stack.opslake("query", f"@{name}")
         assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def test_lineage_reaches_marquez_with_raw_to_telemetry_to_analytics_edges(
-    stack: Stack, first_run: dict[str, Any]
-) -> None:
-    if stack.marquez_error:
-        pytest.skip(f"Marquez is not running here: {stack.marquez_error}")
-    import urllib.request
-
-    def get(path: str) -> Any:
-        with urllib.request.urlopen(f"{stack.settings.lineage_url}{path}", timeout=10) as resp:
-            return json.load(resp)
-
-    jobs = {j["name"] for j in get("/api/v1/namespaces/opslake/jobs")["jobs"]}
-    assert {"ingest", "placement", "anomaly_train", "anomaly_score", "carbon"} <= jobs
-    lineage = get("/api/v1/lineage?nodeId=dataset:iceberg://lake:telemetry.node_metrics&depth=3")
-    names = {n["id"] for n in lineage["graph"]}
-    assert any(n.startswith("dataset:s3://raw") for n in names)
-    assert "dataset:iceberg://lake:analytics.anomalies" in names
 
 
 def _latest_snapshot(stack: Stack, table: str) -> int:

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from opslake.config import REPO_ROOT
+from opslake.config import data_path
 from opslake.exceptions import DownloadError
 from opslake.lake.jars import Artifact, fetch
 from opslake.lake.java import java_major
@@ -211,8 +211,6 @@ def chromium_binary() -> Path:
 
 # --- Marquez ----------------------------------------------------------------------------------------
 
-MARQUEZ_POM = REPO_ROOT / "deploy" / "marquez" / "pom.xml"
-
 
 @dataclass(frozen=True)
 class MarquezApi:
@@ -343,8 +341,9 @@ def _build_api(build: _SourceBuild) -> None:
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "JAVA_HOME": str(jdk), "PATH": f"{jdk / 'bin'}:{os.environ['PATH']}"}
     maven_cache_was_empty = not (Path.home() / ".m2" / "repository").is_dir()
+    pom = data_path("deploy", "marquez", "pom.xml")
     cmd = [
-        mvn, "-B", "--no-transfer-progress", "-f", str(MARQUEZ_POM), f"-Dmarquez.src={tree}",
+        mvn, "-B", "--no-transfer-progress", "-f", str(pom), f"-Dmarquez.src={tree}",
         f"-Dmarquez.out={out}", "package",
     ]  # fmt: skip
     seconds = _build_step(
