@@ -14,7 +14,8 @@ import statistics
 import numpy as np
 
 from benchmarks.common import BenchRow, Timer, bench_data_dir, write_results
-from opslake.placement import Instance, load_public_instances, pack
+from benchmarks.instances import Instance, load_public_instances
+from opslake.placement import pack
 
 NAME = "placement"
 ALGOS = ("ffd", "bfd", "least_loaded", "annealing", "genetic")

@@ -47,7 +47,9 @@ def place_pool(
     pool: Mapping[str, Any],
     algorithm: str = "ffd",
     seed: int = 0,
-    time_limit_s: float | None = None,
+    *,
+    search_budget: int | None = None,
+    safety_limit_s: float | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Bin-pack one pool's workloads onto its nodes.
 
@@ -57,7 +59,9 @@ def place_pool(
             ``max_nodes``).
         algorithm: Any algorithm accepted by :func:`opslake.placement.pack`.
         seed: Seed of the stochastic algorithms.
-        time_limit_s: Budget of the stochastic algorithms.
+        search_budget: Search budget (weighted iterations) of the stochastic algorithms (``None``: the default of
+            :func:`opslake.placement.pack`).
+        safety_limit_s: Wall-clock safety stop of the stochastic algorithms (``None``: default).
 
     Returns:
         ``(placements, summary)``: one row per workload with ``PLACEMENT_COLUMNS`` (``node_index``
@@ -87,7 +91,14 @@ def place_pool(
         else np.zeros(len(wl), dtype=bool)
     )
     eligible = np.flatnonzero(~needs_gpu)
-    res = pack(sizes[eligible], cap, algorithm=algorithm, seed=seed, time_limit_s=time_limit_s)
+    res = pack(
+        sizes[eligible],
+        cap,
+        algorithm=algorithm,
+        seed=seed,
+        search_budget=search_budget,
+        safety_limit_s=safety_limit_s,
+    )
     node = np.full(len(wl), -1, dtype=np.int64)
     node[eligible] = res.assignment
     reason: list[str | None] = [None] * len(wl)

@@ -12,17 +12,16 @@ module tries several reductions and two packing rules and keeps the packing with
   the largest remaining item, then repeatedly adding the fitting item with the largest dot product
   between its shares and the bin's residual shares (weighted by the dimension weights).
 
-Deterministic under the generator passed in; stops at the target, the deadline or the start
-budget.
+Deterministic under the generator passed in; stops at the target or at the end of the iteration
+budget (one iteration per start).
 """
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import numpy.typing as npt
 
+from opslake.placement.budget import Budget, bin_centric_cost, first_fit_cost
 from opslake.placement.heuristics import first_fit
 from opslake.placement.search import bins_from_assignment
 
@@ -111,8 +110,7 @@ def multi_start(
     start: list[list[int]],
     target: int,
     rng: np.random.Generator,
-    deadline: float,
-    max_starts: int = 60,
+    budget: Budget,
 ) -> list[list[int]]:
     """Best packing among ``start`` and FF/bin-centric runs under several item keys.
 
@@ -122,8 +120,8 @@ def multi_start(
         start: A feasible packing (kept unless something better is found).
         target: Stop as soon as a packing with this many bins is found.
         rng: Random generator (the only randomness).
-        deadline: ``time.perf_counter()`` value to stop at.
-        max_starts: Budget of randomised starts after the deterministic ones.
+        budget: Work budget (see :mod:`opslake.placement.budget`): the deterministic keys (first-fit and
+            bin-centric for each) first, then randomised starts until it is spent.
 
     Returns:
         The best packing found (never more bins than ``start``).
@@ -142,24 +140,29 @@ def multi_start(
             best, best_q = bins, q
         return best_q[0] <= target
 
+    ff_cost, bc_cost = first_fit_cost(n, d), bin_centric_cost(n, d)
     for key, w in base_keys(norm):
+        if not budget.take(ff_cost):
+            return best
         order = np.asarray(np.argsort(-key, kind="stable"), dtype=np.int64)
         if consider(bins_from_assignment(first_fit(sizes, cap, order))):
             return best
+        if not budget.take(bc_cost):
+            return best
         if consider(bin_centric(sizes, cap, key, w)):
             return best
-        if time.perf_counter() > deadline:
-            return best
-    for _ in range(max_starts):
-        if time.perf_counter() > deadline:
-            break
+    while budget.left > 0:
         w = rng.dirichlet(np.ones(d)) * d
         key = (norm @ w) * (1.0 + 0.3 * rng.random(n)) if rng.random() < 0.5 else norm.max(axis=1)
         key = key * (1.0 + 0.2 * rng.random(n))
         if rng.random() < 0.5:
+            if not budget.take(ff_cost):
+                break
             order = np.asarray(np.argsort(-key, kind="stable"), dtype=np.int64)
             done = consider(bins_from_assignment(first_fit(sizes, cap, order)))
         else:
+            if not budget.take(bc_cost):
+                break
             done = consider(bin_centric(sizes, cap, key, w))
         if done:
             break

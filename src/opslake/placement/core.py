@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from opslake.placement.bounds import lower_bound
+from opslake.placement.budget import Budget
 from opslake.placement.heuristics import (
     SORT_KEYS,
     best_fit,
@@ -21,8 +23,16 @@ from opslake.placement.metaheuristics import annealing, genetic
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+logger = logging.getLogger(__name__)
+
 ALGORITHMS = ("ffd", "bfd", "least_loaded", "genetic", "annealing")
-DEFAULT_TIME_LIMIT_S = 1.0
+# Search budget of genetic/annealing when the caller gives none: a count of search iterations, each
+# weighted by its work (units of about 0.1 ms, see opslake.placement.budget). A pool of ~150
+# workloads takes about 0.3 s; more budget does not pack the pipeline's pools tighter.
+DEFAULT_SEARCH_BUDGET = 2000
+# Safety stop of the searches: far beyond what the default budget needs on a pool of a few hundred
+# workloads, so it only fires on pathological inputs (logged as a warning).
+DEFAULT_SAFETY_LIMIT_S = 30.0
 _FLOAT_EPS = 1e-9
 
 
@@ -42,6 +52,9 @@ class PackingResult:
         runtime_s: Wall time of the call.
         algorithm: Algorithm name.
         capacity: ``(d,)`` capacity used.
+        budget_used: Search budget spent, in work units (0 for the constructive heuristics).
+        safety_stop: True when the wall-clock safety limit ended the search (the assignment then
+            depends on machine speed; a warning was logged).
     """
 
     assignment: IntArray
@@ -54,6 +67,8 @@ class PackingResult:
     runtime_s: float
     algorithm: str
     capacity: FloatArray
+    budget_used: int = 0
+    safety_stop: bool = False
 
     @property
     def optimal(self) -> bool:
@@ -93,7 +108,9 @@ def pack(
     capacity: npt.ArrayLike,
     algorithm: str = "ffd",
     seed: int = 0,
-    time_limit_s: float | None = None,
+    *,
+    search_budget: int | None = None,
+    safety_limit_s: float | None = None,
     sort_key: str = "max_share",
     target_bins: int | None = None,
 ) -> PackingResult:
@@ -103,10 +120,14 @@ def pack(
         sizes: ``(n,)`` or ``(n, d)`` non-negative sizes.
         capacity: Scalar or ``(d,)`` capacity of one bin.
         algorithm: ``ffd``, ``bfd``, ``least_loaded``, ``genetic`` or ``annealing``.
-        seed: Seed of the stochastic algorithms (same seed, same time budget exhausted or not,
-            same answer when the search ends by reaching a bound or its iteration budget).
-        time_limit_s: Time budget of ``genetic``/``annealing`` (default 1 s); ignored by the
-            constructive heuristics.
+        seed: Seed of the stochastic algorithms: the same input, seed and iteration budget give
+            the same assignment on any machine.
+        search_budget: Budget of ``genetic``/``annealing``: search iterations weighted by their
+            work (units of about 0.1 ms, see :mod:`opslake.placement.budget`; default
+            ``DEFAULT_SEARCH_BUDGET``); ignored by the constructive heuristics.
+        safety_limit_s: Wall-clock safety stop of the searches (default
+            ``DEFAULT_SAFETY_LIMIT_S``). When it fires, the best packing so far is returned,
+            ``safety_stop`` is set and a warning is logged.
         sort_key: Item order of the decreasing heuristics and seeds: ``max_share``, ``l2``, ``sum``.
         target_bins: Optional externally known lower bound: the search stops when reaching it.
 
@@ -115,7 +136,7 @@ def pack(
         integer inputs, within a relative 1e-9 for floats).
 
     Raises:
-        ValueError: On unknown algorithm/sort key or invalid sizes/capacity.
+        ValueError: On unknown algorithm/sort key, invalid sizes/capacity or a negative budget.
         TypeError: On non-numeric sizes.
     """
     start = time.perf_counter()
@@ -131,6 +152,7 @@ def pack(
     lb = lower_bound(ps, cap) if ps.shape[0] else 0
     lb_stop = max(lb, int(target_bins)) if target_bins is not None else lb
     order = decreasing_order(ps, cap, sort_key)
+    budget: Budget | None = None
     if algorithm == "ffd":
         sub = first_fit(ps, eff, order)
     elif algorithm == "bfd":
@@ -138,10 +160,17 @@ def pack(
     elif algorithm == "least_loaded":
         sub = least_loaded(ps, eff, order, sort_key)
     else:
-        limit = DEFAULT_TIME_LIMIT_S if time_limit_s is None else float(time_limit_s)
-        deadline = start + max(0.0, limit)
+        units = DEFAULT_SEARCH_BUDGET if search_budget is None else int(search_budget)
+        limit = DEFAULT_SAFETY_LIMIT_S if safety_limit_s is None else float(safety_limit_s)
+        budget = Budget(units, deadline=start + max(0.0, limit))
         solver = genetic if algorithm == "genetic" else annealing
-        sub = solver(ps, eff, lb_stop, seed=seed, deadline=deadline, sort_key=sort_key)
+        sub = solver(ps, eff, lb_stop, seed=seed, budget=budget, sort_key=sort_key)
+        if budget.timed_out:
+            logger.warning(
+                "%s stopped on its %.3g s safety limit after %d of %d budget units (%d items); "
+                "the packing depends on machine speed, raise the limit or lower the budget",
+                algorithm, limit, budget.used, units, n,
+            )  # fmt: skip
     assignment = np.full(n, -1, dtype=np.int64)
     assignment[placeable] = sub
     bins_used = int(sub.max()) + 1 if sub.size else 0
@@ -162,4 +191,6 @@ def pack(
         runtime_s=time.perf_counter() - start,
         algorithm=algorithm,
         capacity=cap,
+        budget_used=budget.used if budget is not None else 0,
+        safety_stop=budget is not None and budget.timed_out,
     )

@@ -8,18 +8,19 @@
 * :func:`mbs_search`: large-neighbourhood perturbation in the spirit of Fleszar & Charalambous
   (2011): dissolve the lightest bin and a few random bins, repack their items with MBS', keep the
   result when it uses no more bins and its squared loads do not decrease (concentrating the slack
-  until a bin empties). Stops at the target, the deadline or the iteration budget.
+  until a bin empties). Stops at the target or at the end of the iteration budget.
 
 Only used when every size and the capacity are integers (exact arithmetic).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
+
+from opslake.placement.budget import Budget, repack_cost
 
 IntArray = npt.NDArray[np.int64]
 
@@ -118,8 +119,7 @@ def mbs_search(
     start: list[list[int]],
     target: int,
     rng: np.random.Generator,
-    deadline: float,
-    max_iter: int = 200_000,
+    budget: Budget,
     noise_amp: float = 0.6,
     accept_worse: float = 0.0,
     pool_bins: int = 8,
@@ -132,9 +132,7 @@ def mbs_search(
         start: A feasible packing (lists of item ids).
         target: Stop when this many bins are reached (a lower bound).
         rng: Random generator (the only randomness).
-        deadline: ``time.perf_counter()`` value to stop at.
-        max_iter: Iteration budget (deterministic under the seed when it, or the target, ends
-            the search).
+        budget: Work budget (each repack costs :func:`~opslake.placement.budget.repack_cost`).
 
     Returns:
         A feasible packing with no more bins than ``start``.
@@ -145,17 +143,17 @@ def mbs_search(
     if len(mbs) <= len(bins):
         bins = mbs
     loads = [sum(sizes[x] for x in b) for b in bins]
-    for it in range(max_iter):
+    words = cap // 64 + 1
+    while len(bins) > max(target, 1):
         nb = len(bins)
-        if nb <= target or nb < 2:
-            break
-        if (it & 31) == 0 and time.perf_counter() > deadline:
-            break
         light = min(range(nb), key=loads.__getitem__)
         k = min(nb - 1, 1 + int(rng.integers(0, pool_bins)))
         others = rng.choice(nb - 1, size=k, replace=False)
         pick = [light] + [int(j) + (1 if j >= light else 0) for j in others]
         pool = [x for j in pick for x in bins[j]]
+        # Each bin of the repack runs a subset-sum over the pooled items on a cap-bit integer.
+        if not budget.take(repack_cost(len(pool) * len(pick) * words)):
+            break
         noise = rng.random(len(pool)) * noise_amp
         key = {x: sizes[x] * (1.0 + float(e)) for x, e in zip(pool, noise, strict=True)}
         new = mbs_pack(pool, sizes, cap, key)
@@ -206,8 +204,7 @@ def vector_search(
     start: list[list[int]],
     target: int,
     rng: np.random.Generator,
-    deadline: float,
-    max_iter: int = 200_000,
+    budget: Budget,
     noise_amp: float = 0.3,
     pool_bins: int = 12,
 ) -> list[list[int]]:
@@ -219,8 +216,7 @@ def vector_search(
         start: A feasible packing.
         target: Stop at this many bins.
         rng: Random generator.
-        deadline: ``time.perf_counter()`` value to stop at.
-        max_iter: Iteration budget.
+        budget: Work budget (each repack costs :func:`~opslake.placement.budget.repack_cost`).
         noise_amp: Relative noise on the item priorities of each repack.
         pool_bins: Up to this many random bins join the lightest one in each repack.
 
@@ -244,17 +240,16 @@ def vector_search(
 
     sqs = [sq(b) for b in bins]
     wts = [sum(weight[x] for x in b) for b in bins]
-    for it in range(max_iter):
+    while len(bins) > max(target, 1):
         nb = len(bins)
-        if nb <= target or nb < 2:
-            break
-        if (it & 31) == 0 and time.perf_counter() > deadline:
-            break
         light = min(range(nb), key=wts.__getitem__)
         k = min(nb - 1, 1 + int(rng.integers(0, pool_bins)))
         others = rng.choice(nb - 1, size=k, replace=False)
         pick = [light] + [int(j) + (1 if j >= light else 0) for j in others]
         pool = [x for j in pick for x in bins[j]]
+        # A greedy repack checks each pooled item against each bin it opens.
+        if not budget.take(repack_cost(len(pool) * len(pick) * len(capt))):
+            break
         noise = rng.random(len(pool)) * noise_amp
         key = {x: prio[x] * (1.0 + float(e)) for x, e in zip(pool, noise, strict=True)}
         new = _greedy_pack(pool, rows, capt, key)

@@ -8,19 +8,20 @@
   bin-elimination search. Fitness is fewer bins, then higher mean squared fill.
 
 Both first run the bin-oriented perturbation search of :mod:`opslake.placement.mbs` (MBS' with
-exact subset-sum fills on 1-D integer instances until the deadline; a greedy-fill variant for half
-of the time otherwise, after multi-start constructive packing on vectors, see
-:mod:`opslake.placement.construct`). Both keep the incumbent (the best of FFD and BFD to start with) and stop at the lower bound, the
-deadline, or their iteration budget. Randomness comes only from ``numpy.random.default_rng(seed)``.
+exact subset-sum fills on 1-D integer instances; a greedy-fill variant otherwise, after multi-start
+constructive packing on vectors, see :mod:`opslake.placement.construct`), then bin elimination.
+Both keep the incumbent (the best of FFD and BFD to start with) and stop at the lower bound or at
+the end of their iteration :class:`~opslake.placement.budget.Budget`, which the phases share in
+fixed proportions (never by time, so a seed fixes the answer). Randomness comes only from
+``numpy.random.default_rng(seed)``.
 """
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import numpy.typing as npt
 
+from opslake.placement.budget import Budget, first_fit_cost
 from opslake.placement.construct import multi_start
 from opslake.placement.heuristics import best_fit, decreasing_order, first_fit, sort_values
 from opslake.placement.mbs import integer_instance, mbs_search, vector_search
@@ -28,6 +29,13 @@ from opslake.placement.search import BinEliminator, assignment_from_bins, bins_f
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+# Shares of the work budget (the defaults split it as the former time limits split the clock):
+# on vectors, constructive restarts get CONSTRUCT_SHARE, the perturbation search PERTURB_SHARE of
+# what is left, bin elimination the rest; on 1-D integer sizes, MBS' gets MBS_SHARE.
+CONSTRUCT_SHARE = 0.3
+PERTURB_SHARE = 0.5
+MBS_SHARE = 0.8
 
 
 def seed_solution(sizes: FloatArray, cap: FloatArray, sort_key: str) -> IntArray:
@@ -51,30 +59,26 @@ def _lns_phase(
     bins: list[list[int]],
     target: int,
     rng: np.random.Generator,
-    deadline: float,
-    max_iter: int,
+    budget: Budget,
 ) -> list[list[int]]:
     """Bin-oriented perturbation search (:mod:`opslake.placement.mbs`) before bin elimination.
 
-    1-D integer instances run MBS' with exact subset-sum fills until the deadline; other
-    instances run the greedy-fill variant for half of the remaining time.
+    1-D integer instances run MBS' with exact subset-sum fills, others the greedy-fill variant
+    (after constructive restarts on vectors), each on its share of the budget.
     """
     if len(bins) <= target:
         return bins
     icap = integer_instance(sizes, cap)
     if icap is not None:
         ints = [int(x) for x in sizes[:, 0].tolist()]
-        return mbs_search(ints, icap, bins, target, rng, deadline, max_iter=max_iter)
+        return mbs_search(ints, icap, bins, target, rng, budget.share(MBS_SHARE))
     # Multi-vector instances: restarts of FF / dot-product packing under several item keys first
     # (one FFD order is a poor start when dimensions conflict), then the greedy-fill search.
-    now = time.perf_counter()
     if sizes.shape[1] > 1:
-        bins = multi_start(sizes, cap, bins, target, rng, now + 0.3 * max(0.0, deadline - now))
+        bins = multi_start(sizes, cap, bins, target, rng, budget.share(CONSTRUCT_SHARE))
         if len(bins) <= target:
             return bins
-        now = time.perf_counter()
-    mid = now + 0.5 * max(0.0, deadline - now)
-    return vector_search(sizes, cap, bins, target, rng, mid, max_iter=max_iter)
+    return vector_search(sizes, cap, bins, target, rng, budget.share(PERTURB_SHARE))
 
 
 def annealing(
@@ -82,9 +86,8 @@ def annealing(
     cap: FloatArray,
     target: int,
     seed: int,
-    deadline: float,
+    budget: Budget,
     sort_key: str = "max_share",
-    max_attempts: int = 400,
 ) -> IntArray:
     """Simulated-annealing bin elimination seeded from FFD/BFD.
 
@@ -93,10 +96,9 @@ def annealing(
         cap: ``(d,)`` effective capacity.
         target: Stop when this many bins are reached (a lower bound).
         seed: Random seed.
-        deadline: ``time.perf_counter()`` value to stop at.
+        budget: Iteration budget (the answer depends only on the inputs, the seed and the
+            budget, unless the budget's safety clock fires).
         sort_key: Sort key of the seed heuristics.
-        max_attempts: Budget of bin-elimination attempts (the search is deterministic under
-            ``seed`` whenever it stops by the bound or this budget rather than the deadline).
 
     Returns:
         Bin index per item, never using more bins than the seed.
@@ -107,9 +109,9 @@ def annealing(
         return start
     bins = bins_from_assignment(start)
     rng = np.random.default_rng(seed)
-    bins = _lns_phase(sizes, cap, bins, target, rng, deadline, 50 * max_attempts)
+    bins = _lns_phase(sizes, cap, bins, target, rng, budget)
     elim = BinEliminator(sizes, cap, rng)
-    bins = elim.improve(bins, target, deadline, policy="anneal", max_attempts=max_attempts)
+    bins = elim.improve(bins, target, budget, policy="anneal")
     return assignment_from_bins(bins, n) if len(bins) <= int(start.max()) + 1 else start
 
 
@@ -177,10 +179,9 @@ def genetic(
     cap: FloatArray,
     target: int,
     seed: int,
-    deadline: float,
+    budget: Budget,
     sort_key: str = "max_share",
     population: int = 8,
-    max_generations: int = 150,
 ) -> IntArray:
     """Grouping genetic algorithm with FFD repair and tabu bin elimination, seeded from FFD/BFD.
 
@@ -189,11 +190,11 @@ def genetic(
         cap: ``(d,)`` effective capacity.
         target: Stop when this many bins are reached (a lower bound).
         seed: Random seed.
-        deadline: ``time.perf_counter()`` value to stop at.
+        budget: Iteration budget: one per child plus the moves of its bin elimination (the
+            answer depends only on the inputs, the seed and the budget, unless the budget's
+            safety clock fires).
         sort_key: Sort key of the seed heuristics.
         population: Population size.
-        max_generations: Budget of children (deterministic under ``seed`` whenever the search
-            stops by the bound or this budget rather than the deadline).
 
     Returns:
         Bin index per item, never using more bins than the seed.
@@ -206,23 +207,20 @@ def genetic(
     elim = BinEliminator(sizes, cap, rng)
     rank = sort_values(sizes, cap, sort_key)
     best = bins_from_assignment(start)
-    best = _lns_phase(sizes, cap, best, target, rng, deadline, 100 * max_generations)
-    best = elim.improve(best, target, deadline, max_attempts=2)
+    best = _lns_phase(sizes, cap, best, target, rng, budget)
+    best = elim.improve(best, target, budget, max_attempts=2)
     pop = [best]
-    while len(pop) < population and len(best) > target and time.perf_counter() < deadline:
+    step = first_fit_cost(n, sizes.shape[1])  # a first-fit run, a crossover or a mutation
+    while len(pop) < population and len(best) > target and budget.take(step):
         noisy = rank * (1.0 + 0.2 * rng.random(n))
         order = np.asarray(np.argsort(-noisy, kind="stable"), dtype=np.int64)
         ind = bins_from_assignment(first_fit(sizes, cap, order))
-        ind = elim.improve(ind, target, deadline, max_attempts=2)
+        ind = elim.improve(ind, target, budget, max_attempts=2)
         pop.append(ind)
         if len(ind) < len(best):
             best = ind
     fits = [_fitness(sizes, cap, b) for b in pop]
-    generation = 0
-    while len(best) > target and time.perf_counter() < deadline and len(pop) > 1:
-        generation += 1
-        if generation > max_generations:
-            break
+    while len(best) > target and len(pop) > 1 and budget.take(step):
         i, j = (int(x) for x in rng.choice(len(pop), size=2, replace=False))
         k, m = (int(x) for x in rng.choice(len(pop), size=2, replace=False))
         a = i if fits[i] < fits[j] else j
@@ -232,7 +230,7 @@ def genetic(
         child = _crossover(sizes, cap, pop[a], pop[b], rng, rank)
         if rng.random() < 0.3:
             child = _mutate(sizes, cap, child, rng, rank)
-        child = elim.improve(child, target, deadline, max_attempts=3)
+        child = elim.improve(child, target, budget, max_attempts=3)
         fc = _fitness(sizes, cap, child)
         worst = max(range(len(pop)), key=lambda x: fits[x])
         if fc < fits[worst] and fc not in fits:

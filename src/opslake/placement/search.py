@@ -22,11 +22,12 @@ All candidate moves of one iteration are evaluated at once with numpy: every bin
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+
+from opslake.placement.budget import Budget, move_cost, pair_cost
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -128,7 +129,7 @@ class BinEliminator:
         self,
         bins: list[list[int]],
         victim: int,
-        deadline: float,
+        budget: Budget,
         max_iter: int,
         policy: str = "tabu",
     ) -> list[list[int]] | None:
@@ -140,8 +141,8 @@ class BinEliminator:
         Args:
             bins: A feasible packing (not modified).
             victim: Index of the bin to empty.
-            deadline: ``time.perf_counter()`` value at which to give up.
-            max_iter: Iteration budget.
+            budget: Shared iteration budget (one iteration per move).
+            max_iter: Cap on the iterations of this attempt.
             policy: ``tabu`` or ``anneal``.
 
         Returns:
@@ -173,8 +174,6 @@ class BinEliminator:
                 self.stats.successes += 1
                 self.stats.iterations += it
                 return kept
-            if (it & 15) == 0 and time.perf_counter() > deadline:
-                break
             if it - last_improve > patience:
                 break
             # Free-side options: singles and pairs (pairs among the largest items if F is big).
@@ -182,13 +181,16 @@ class BinEliminator:
             f_sorted = fr[np.argsort(-self.weight[fr], kind="stable")]
             top = f_sorted[:_MAX_FREE_FOR_PAIRS]
             iu, ju = self._triu(top.size)
+            # Bin-side removal options, all bins at once.
+            counts = np.asarray([o.shape[0] for o in opts], dtype=np.int64)
+            # The cost of a move grows with (bin options) x (free options) x dimensions.
+            if not budget.take(move_cost(nb, int(counts.sum()), fr.size + iu.size, d)):
+                break
             p1 = np.concatenate([f_sorted, top[iu]])
             p2 = np.concatenate([np.full(f_sorted.size, n, dtype=np.int64), top[ju]])
             p_sum = spad[p1] + spad[p2]
             p_w = wpad[p1] + wpad[p2]
             n_p = 1 + (p2 < n).astype(np.int64)
-            # Bin-side removal options, all bins at once.
-            counts = np.asarray([o.shape[0] for o in opts], dtype=np.int64)
             allo = np.concatenate(opts)
             ob = np.repeat(np.arange(nb, dtype=np.int64), counts)
             o1 = allo[:, 0]
@@ -203,7 +205,9 @@ class BinEliminator:
             n_feas = int(np.count_nonzero(feas))
             if n_feas == 0 or (float(flat.min()) > -1e-9 and rng.random() < self.pair_prob):
                 starts = np.concatenate([[0], np.cumsum(counts)])
-                if self._pair_step(kept, load, opts, ob, o1, o2, rem, starts):
+                applied, work = self._pair_step(kept, load, opts, ob, o1, o2, rem, starts)
+                budget.charge(pair_cost(work))
+                if applied:
                     continue
                 if n_feas == 0:
                     break
@@ -258,7 +262,13 @@ class BinEliminator:
             if fw < best_free_w - 1e-12:
                 best_free_w = fw
                 last_improve = it
-        self.stats.iterations += max_iter
+        else:
+            it = max_iter
+            if not free:  # the last move emptied the free set
+                self.stats.successes += 1
+                self.stats.iterations += it
+                return kept
+        self.stats.iterations += it
         self.last_failure = self._reopen(kept, free)
         return None
 
@@ -289,14 +299,15 @@ class BinEliminator:
         o2: IntArray,
         rem: FloatArray,
         starts: IntArray,
-    ) -> bool:
+    ) -> tuple[bool, int]:
         """One descent step between two bins maximising the sum of squared normalised loads.
 
         The first bin (the emptiest one or a random one) exchanges up to two items with up to two
         items of any other bin. Concentrating load this way opens room for free items.
 
         Returns:
-            Whether an improving exchange was applied (``kept``, ``load``, ``opts`` updated).
+            Whether an improving exchange was applied (``kept``, ``load``, ``opts`` updated), and
+            the number of (option pair x dimension) evaluations made.
         """
         nb = len(kept)
         n = self.n
@@ -305,8 +316,10 @@ class BinEliminator:
         tries = [int(np.argmax(slack))] if self.rng.random() < 0.5 else []
         tries += [int(x) for x in self.rng.integers(0, nb, size=2)]
         cap2 = cap * cap
+        work = 0
         for b1 in tries:
             lo, hi = int(starts[b1]), int(starts[b1 + 1])
+            work += (hi - lo) * rem.shape[0] * self.d
             r1 = rem[lo:hi]  # (m1, d) what b1 gives
             x = rem[None, :, :] - r1[:, None, :]  # (m1, M, d): b1 gains x
             new1 = load[b1] + x
@@ -336,26 +349,29 @@ class BinEliminator:
             load[b2] -= delta
             opts[b1] = self._options(kept[b1])
             opts[b2] = self._options(kept[b2])
-            return True
-        return False
+            return True, work
+        return False, work
 
     def improve(
         self,
         bins: list[list[int]],
         target: int,
-        deadline: float,
+        budget: Budget,
         policy: str = "tabu",
         max_attempts: int | None = None,
     ) -> list[list[int]]:
-        """Repeat bin elimination until ``target`` bins, the deadline or the attempt budget."""
+        """Repeat bin elimination until ``target`` bins, the end of the budget or of the attempts."""
         attempts = 0
-        while len(bins) > target and time.perf_counter() < deadline:
+        # One bin cannot be eliminated (all-zero items have a lower bound of 0).
+        while len(bins) > max(target, 1) and budget.left > 0 and not budget.expired():
             if max_attempts is not None and attempts >= max_attempts:
                 break
             attempts += 1
             victim = self.choose_victim(bins)
-            budget = 2000 + 20 * len(bins)
-            res = self.eliminate(bins, victim, deadline, budget, policy)
+            spent = budget.used
+            res = self.eliminate(bins, victim, budget, 2000 + 20 * len(bins), policy)
+            if res is None and budget.used == spent:
+                break  # nothing could be tried: another attempt would not either
             if res is not None:
                 bins = res
                 self.stats.history.append(len(bins))

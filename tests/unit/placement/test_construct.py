@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opslake.placement.bounds import lower_bound
+from opslake.placement.budget import Budget, bin_centric_cost, first_fit_cost
 from opslake.placement.construct import bin_centric, multi_start
 from opslake.placement.metaheuristics import seed_solution
 from opslake.placement.search import bins_from_assignment
@@ -42,9 +41,7 @@ def test_bin_centric_is_feasible(rows: list[tuple[int, int, int]]) -> None:
 def test_multi_start_feasible_and_never_worse(rows: list[tuple[int, int, int]], seed: int) -> None:
     sizes = np.asarray(rows, dtype=np.float64)
     start = bins_from_assignment(seed_solution(sizes, CAP, "max_share"))
-    out = multi_start(
-        sizes, CAP, start, 0, np.random.default_rng(seed), time.perf_counter() + 5, max_starts=5
-    )
+    out = multi_start(sizes, CAP, start, 0, np.random.default_rng(seed), Budget(100))
     _check_packing(sizes, out)
     assert len(out) <= len(start)
 
@@ -59,8 +56,10 @@ def test_deterministic_keys_improve_on_ffd_and_bfd() -> None:
     sizes = np.asarray(rows, dtype=np.float64)
     start = bins_from_assignment(seed_solution(sizes, CAP, "max_share"))
     assert len(start) == 6
-    out = multi_start(
-        sizes, CAP, start, 0, np.random.default_rng(0), time.perf_counter() + 5, max_starts=0
-    )
+    # A budget of exactly the five deterministic (first-fit, bin-centric) pairs: no random start.
+    n, d = sizes.shape
+    five_keys = Budget(5 * (first_fit_cost(n, d) + bin_centric_cost(n, d)))
+    out = multi_start(sizes, CAP, start, 0, np.random.default_rng(0), five_keys)
+    assert five_keys.left == 0
     _check_packing(sizes, out)
     assert len(out) == lower_bound(sizes, CAP) == 5

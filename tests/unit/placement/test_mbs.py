@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opslake.placement import lower_bound, pack
+from opslake.placement import Budget, lower_bound, pack
 from opslake.placement.mbs import best_fill, integer_instance, mbs_pack, mbs_search, vector_search
 
 
@@ -35,9 +34,7 @@ def test_best_fill_is_optimal(sizes: list[int], room: int) -> None:
 @given(sizes=st.lists(st.integers(1, 100), min_size=1, max_size=60), seed=st.integers(0, 3))
 def test_mbs_search_feasible_and_never_worse(sizes: list[int], seed: int) -> None:
     start = mbs_pack(list(range(len(sizes))), sizes, 100)
-    out = mbs_search(
-        sizes, 100, start, 0, np.random.default_rng(seed), time.perf_counter() + 5, max_iter=200
-    )
+    out = mbs_search(sizes, 100, start, 0, np.random.default_rng(seed), Budget(200))
     assert sorted(x for b in out for x in b) == list(range(len(sizes)))
     assert all(sum(sizes[x] for x in b) <= 100 for b in out)
     assert len(out) <= len(start)
@@ -48,7 +45,7 @@ def test_mbs_reaches_bound_on_random_uniform_instance() -> None:
     sizes = rng.integers(20, 101, size=250)
     lb = lower_bound(sizes, 150)
     for alg in ("annealing", "genetic"):
-        r = pack(sizes, 150, alg, seed=0, time_limit_s=10)
+        r = pack(sizes, 150, alg, seed=0)
         assert r.bins_used == lb
         assert r.runtime_s < 5
 
@@ -68,9 +65,7 @@ def test_vector_search_feasible_and_never_worse(items: list[tuple[int, int]], se
     sizes = np.asarray(items, dtype=np.float64)
     cap = np.array([100.0, 80.0])
     start = [[i] for i in range(len(items))]
-    out = vector_search(
-        sizes, cap, start, 0, np.random.default_rng(seed), time.perf_counter() + 5, max_iter=300
-    )
+    out = vector_search(sizes, cap, start, 0, np.random.default_rng(seed), Budget(300))
     assert sorted(x for b in out for x in b) == list(range(len(items)))
     for b in out:
         assert np.all(sizes[b].sum(axis=0) <= cap)

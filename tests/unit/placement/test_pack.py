@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import time
+import logging
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opslake.placement import ALGORITHMS, lower_bound, pack
+import opslake.placement.budget as budget_module
+from opslake.placement import (
+    ALGORITHMS,
+    DEFAULT_SEARCH_BUDGET,
+    Budget,
+    PackingResult,
+    lower_bound,
+    pack,
+)
 from opslake.placement.metaheuristics import annealing, genetic
 
 FAST = ("ffd", "bfd", "least_loaded")
@@ -63,7 +71,7 @@ def test_unplaceable_items_are_reported() -> None:
 
 
 def test_empty_input() -> None:
-    r = pack(np.zeros((0, 2)), [1, 1], "genetic", time_limit_s=0.1)
+    r = pack(np.zeros((0, 2)), [1, 1], "genetic")
     assert r.bins_used == 0 and r.lower_bound == 0 and r.assignment.size == 0
 
 
@@ -92,7 +100,7 @@ def test_metaheuristics_reach_optimum_where_ffd_does_not() -> None:
     ffd = pack(sizes, 60, "ffd")
     assert ffd.bins_used == 4 and ffd.lower_bound == 3
     for alg in ("genetic", "annealing"):
-        r = pack(sizes, 60, alg, seed=1, time_limit_s=5)
+        r = pack(sizes, 60, alg, seed=1)
         assert r.bins_used == 3
 
 
@@ -101,7 +109,7 @@ items_2d = st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), min_size=
 
 
 def _check(r_sizes: np.ndarray, cap: np.ndarray, alg: str, seed: int) -> None:
-    r = pack(r_sizes, cap, alg, seed=seed, time_limit_s=2.0)
+    r = pack(r_sizes, cap, alg, seed=seed, search_budget=300)
     s = r_sizes.reshape(len(r_sizes), cap.shape[0])
     too_big = np.any(s > cap, axis=1)
     # Every item is placed or reported unplaceable, never both.
@@ -142,34 +150,94 @@ def test_metaheuristics_never_worse_than_ffd(items: list[tuple[int, int]], seed:
     bfd = pack(sizes, cap, "bfd")
     for alg in ("genetic", "annealing"):
         _check(sizes, cap, alg, seed)
-        r = pack(sizes, cap, alg, seed=seed, time_limit_s=0.2)
+        r = pack(sizes, cap, alg, seed=seed, search_budget=200)
         assert r.bins_used <= min(ffd.bins_used, bfd.bins_used)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(items=items_2d, seed=st.integers(0, 3))
 def test_metaheuristics_deterministic_under_seed(items: list[tuple[int, int]], seed: int) -> None:
-    # Iteration budgets (not the clock) end these runs, so equal seeds give equal answers.
     sizes = np.asarray(items, dtype=np.float64)
     cap = np.array([100.0, 80.0])
-    far = time.perf_counter() + 600
     lb = lower_bound(sizes, cap)
-    a1 = annealing(sizes, cap, lb, seed=seed, deadline=far, max_attempts=5)
-    a2 = annealing(sizes, cap, lb, seed=seed, deadline=far, max_attempts=5)
-    assert a1.tolist() == a2.tolist()
-    g1 = genetic(sizes, cap, lb, seed=seed, deadline=far, population=3, max_generations=3)
-    g2 = genetic(sizes, cap, lb, seed=seed, deadline=far, population=3, max_generations=3)
-    assert g1.tolist() == g2.tolist()
+    for solver in (annealing, genetic):
+        a = solver(sizes, cap, lb, seed=seed, budget=Budget(150))
+        b = solver(sizes, cap, lb, seed=seed, budget=Budget(150))
+        assert a.tolist() == b.tolist()
 
 
-def test_pack_same_seed_same_assignment() -> None:
-    rng = np.random.default_rng(11)
-    sizes = rng.integers(1, 40, size=(60, 2))
-    for alg in ("genetic", "annealing"):
-        a = pack(sizes, [100, 100], alg, seed=4, time_limit_s=20)
-        b = pack(sizes, [100, 100], alg, seed=4, time_limit_s=20)
-        assert a.bins_used == a.lower_bound  # stops at the bound, before the clock
-        assert a.assignment.tolist() == b.assignment.tolist()
+def _vm_requests(n: int, seed: int) -> np.ndarray:
+    """Workload shapes of the telemetry generator (cpu, memory GB) for an 8 vCPU / 32 GB pool."""
+    rng = np.random.default_rng(seed)
+    cpu = rng.choice([0.5, 1, 2, 4, 8], size=n, p=[0.2, 0.3, 0.25, 0.17, 0.08])
+    mem = np.round(cpu * rng.choice([1, 2, 4, 8], size=n, p=[0.2, 0.4, 0.3, 0.1]), 1)
+    return np.column_stack([cpu, mem])
+
+
+@pytest.mark.parametrize("alg", ["annealing", "genetic"])
+def test_pack_same_seed_same_assignment_under_defaults(alg: str) -> None:
+    # The issue's case: a few hundred 2-D requests whose search never reaches the lower bound.
+    # With a 0.3 s clock two identical calls packed 133 and 132 bins; the budget ends it now.
+    sizes = _vm_requests(300, seed=3)
+    a = pack(sizes, [8, 32], alg, seed=1)
+    b = pack(sizes, [8, 32], alg, seed=1)
+    assert a.bins_used > a.lower_bound  # not stopped by the bound...
+    assert a.budget_used >= DEFAULT_SEARCH_BUDGET and not a.safety_stop  # ...but by the budget
+    assert np.array_equal(a.assignment, b.assignment)
+    small = _vm_requests(60, seed=11)
+    assert np.array_equal(
+        pack(small, [8, 32], alg, seed=4).assignment, pack(small, [8, 32], alg, seed=4).assignment
+    )
+
+
+def test_assignment_does_not_depend_on_machine_speed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A machine 1000x slower: every clock reading advances 1 ms. The answer must not change.
+    sizes = _vm_requests(80, seed=5)
+    fast = pack(sizes, [8, 32], "annealing", seed=2, search_budget=500)
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(budget_module.time, "perf_counter", lambda: next(ticks) * 1e-3)
+    slow = pack(sizes, [8, 32], "annealing", seed=2, search_budget=500, safety_limit_s=1e6)
+    assert not slow.safety_stop
+    assert np.array_equal(fast.assignment, slow.assignment)
+
+
+@pytest.mark.parametrize("alg", ["annealing", "genetic"])
+def test_safety_stop_returns_a_valid_packing_and_warns(
+    alg: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sizes = _vm_requests(300, seed=3)
+    ffd = pack(sizes, [8, 32], "ffd")
+    with caplog.at_level(logging.WARNING, logger="opslake.placement.core"):
+        r = pack(sizes, [8, 32], alg, seed=1, search_budget=10**9, safety_limit_s=0.05)
+    assert r.safety_stop and r.budget_used < 10**9
+    assert [rec.levelname for rec in caplog.records] == ["WARNING"]
+    assert "safety limit" in caplog.records[0].getMessage()
+    _check_valid(sizes, np.array([8.0, 32.0]), r)
+    assert r.bins_used <= ffd.bins_used
+
+
+def _check_valid(sizes: np.ndarray, cap: np.ndarray, r: PackingResult) -> None:
+    placed = np.all(sizes <= cap, axis=1)
+    assert np.array_equal(r.assignment >= 0, placed)
+    loads = np.zeros((r.bins_used, sizes.shape[1]))
+    np.add.at(loads, r.assignment[placed], sizes[placed])
+    assert np.array_equal(loads, r.loads) and np.all(loads <= cap)
+    assert set(np.unique(r.assignment[placed]).tolist()) == set(range(r.bins_used))
+
+
+def test_negative_budget_is_rejected() -> None:
+    with pytest.raises(ValueError, match="budget"):
+        pack([1, 2], 3, "annealing", search_budget=-1)
+
+
+def test_budget_shares_and_overdraw() -> None:
+    root = Budget(100)
+    child = root.share(0.5)
+    assert child.left == 50
+    assert child.take(30) and child.take(30)  # the last step may overdraw the child...
+    assert not child.take(1) and child.left == -10
+    assert root.used == 60 and root.left == 40  # ...and the parent pays what was spent
+    assert root.share(0.25).left == 10
 
 
 def test_all_algorithms_listed() -> None:

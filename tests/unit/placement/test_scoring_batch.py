@@ -105,7 +105,7 @@ def test_place_pool_packs_and_summarises() -> None:
     wl = pd.DataFrame(
         {"workload_id": [f"w{i}" for i in range(6)], "cpu": [4.0] * 6, "memory_gb": [8.0] * 6}
     )
-    rows, summary = place_pool(wl, _pool(10), "ffd", seed=0, time_limit_s=None)
+    rows, summary = place_pool(wl, _pool(10), "ffd", seed=0)
     assert list(rows.columns) == [c for c, _ in PLACEMENT_COLUMNS]
     assert set(summary) == {c for c, _ in SUMMARY_COLUMNS}
     assert rows["placed"].all() and summary["nodes_used"] == 3
@@ -121,7 +121,7 @@ def test_place_pool_reports_max_nodes_overflow() -> None:
     wl = pd.DataFrame(
         {"workload_id": [f"w{i}" for i in range(6)], "cpu": [4.0] * 6, "memory_gb": [8.0] * 6}
     )
-    rows, summary = place_pool(wl, _pool(2), "bfd", seed=0, time_limit_s=None)
+    rows, summary = place_pool(wl, _pool(2), "bfd", seed=0)
     assert summary["nodes_used"] == 2 and summary["n_unplaced"] == 2
     assert rows.loc[~rows["placed"], "reason"].tolist() == ["exceeds max_nodes"] * 2
     assert set(rows.loc[rows["placed"], "node_index"]) == {0, 1}
@@ -137,12 +137,12 @@ def test_place_pool_gpu_dimension_and_too_big() -> None:
             "gpu": [1, 1, 0, 0],
         }
     )
-    rows, summary = place_pool(wl, _pool(10, gpu=1), "annealing", seed=3, time_limit_s=0.2)
+    rows, summary = place_pool(wl, _pool(10, gpu=1), "annealing", seed=3, search_budget=200)
     by = rows.set_index("workload_id")
     assert by.loc["a", "node_index"] != by.loc["b", "node_index"]  # one gpu per node
     assert by.loc["big", "reason"] == "does not fit one node" and not by.loc["big", "placed"]
     assert summary["nodes_used"] == 2
-    rows2, _ = place_pool(wl, _pool(10, gpu=0), "ffd", seed=0, time_limit_s=None)
+    rows2, _ = place_pool(wl, _pool(10, gpu=0), "ffd", seed=0)
     assert rows2.set_index("workload_id").loc["a", "reason"] == "needs gpu, pool has none"
 
 
@@ -155,7 +155,7 @@ def test_place_pool_is_deterministic() -> None:
             "memory_gb": rng.integers(1, 17, 60).astype(float),
         }
     )
-    a, sa = place_pool(wl, _pool(100), "genetic", seed=5, time_limit_s=10)
-    b, sb = place_pool(wl, _pool(100), "genetic", seed=5, time_limit_s=10)
+    a, sa = place_pool(wl, _pool(100), "genetic", seed=5)
+    b, sb = place_pool(wl, _pool(100), "genetic", seed=5)
     pd.testing.assert_frame_equal(a, b)
     assert sa["nodes_used"] == sb["nodes_used"] >= sa["lower_bound"]

@@ -1,7 +1,7 @@
 """Readers for the public bin-packing benchmark files (OR-Library ``binpack*.txt``, ``.vbp``).
 
-These parse text handed to them by path; they are used by tests and benchmarks, not by the
-placement engine itself.
+Benchmark code, not part of the ``opslake`` package: the placement benchmark and the quality tests
+(tests/unit/placement/test_instances.py) read the public instances with it.
 """
 
 from __future__ import annotations
