@@ -14,7 +14,8 @@ in:
   operational emissions).
 
 A pool of the preferred provider gets ``preference_bonus`` subtracted from its score. Ties go to the
-lower ``pool_id`` so that results are deterministic. ``est_cost`` is the pool's price times the
+lower ``pool_id`` so that results are deterministic. A pool without grid intensity has a NaN carbon
+component and score: it is chosen only when no other pool is feasible. ``est_cost`` is the pool's price times the
 workload's largest share of a node (cpu or memory) times its duration.
 
 The work is done on ``(workloads x pools)`` numpy matrices, in row blocks of bounded memory.
@@ -296,8 +297,9 @@ def scoring_bounds(workloads: pd.DataFrame, pools: pd.DataFrame) -> ScoringBound
 
 
 def _normalise(x: FloatArray, lo: float, hi: float) -> FloatArray:
+    """Min-max scaling to [0, 1]; 0 when the bounds are empty or equal; NaN stays NaN."""
     if not np.isfinite(lo) or not np.isfinite(hi) or hi - lo <= 0:
-        return np.zeros_like(x)
+        return np.where(np.isnan(x), np.nan, 0.0)
     return (x - lo) / (hi - lo)
 
 
