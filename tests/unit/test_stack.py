@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from opslake.config import REPO_ROOT, Settings, load_settings
 from opslake.exceptions import ConfigError, ServiceUnavailableError
 from opslake.lake.preflight import endpoints, require, require_services, trino_endpoint
 from opslake.stack import manager
-from opslake.stack.services import SERVICES, trino_env
+from opslake.stack.services import SERVICES, Launch, Service, trino_env
 
 
 def _free_port() -> int:
@@ -113,3 +114,25 @@ def test_service_ports_match_the_architecture() -> None:
     }  # fmt: skip
     config = (REPO_ROOT / "deploy" / "trino" / "etc" / "config.properties").read_text()
     assert "http-server.http.port=8090" in config
+
+
+def _sleeper(command: list[str], healthy: bool) -> Service:
+    return Service("sleeper", (), 20, lambda s: Launch(command), lambda s: healthy)
+
+
+def test_a_service_this_process_started_stops_promptly(tmp_path: Path) -> None:
+    # The tests and benchmarks start services themselves: an unreaped child must not look alive.
+    settings = Settings(stack_dir=tmp_path)
+    assert manager.start_service(settings, _sleeper(["sleep", "600"], healthy=True)).running
+    started = time.monotonic()
+    assert manager.stop_service(settings, "sleeper", timeout_s=20)
+    assert time.monotonic() - started < 5  # not the 20 s timeout and a SIGKILL
+    assert manager._read_pid(settings, "sleeper") is None
+
+
+def test_a_service_that_exits_during_start_up_is_reported_at_once(tmp_path: Path) -> None:
+    settings = Settings(stack_dir=tmp_path)
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailableError, match="process exited during start-up"):
+        manager.start_service(settings, _sleeper(["false"], healthy=False))
+    assert time.monotonic() - started < 5  # not the 20 s start timeout

@@ -70,12 +70,24 @@ def log_file(settings: Settings, name: str) -> Path:
     return settings.stack_dir / "logs" / f"{name}.log"
 
 
+def _reap(pid: int) -> None:
+    """Collect ``pid``'s exit status if it is a child of this process.
+
+    A service started by this process (tests, benchmarks) stays a zombie after it exits until it is
+    reaped, and a zombie still answers ``kill(pid, 0)``: without this, a crash during start-up would
+    look like a slow start and a clean stop like a hang that ends in SIGKILL.
+    """
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
 def _read_pid(settings: Settings, name: str) -> int | None:
     path = _pid_file(settings, name)
     try:
         pid = int(path.read_text().split()[0])
     except (OSError, ValueError):
         return None
+    _reap(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -213,6 +225,7 @@ def stop_service(settings: Settings, name: str, timeout_s: float = 30.0) -> bool
         os.killpg(pid, sig)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        _reap(pid)
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:
@@ -222,6 +235,7 @@ def stop_service(settings: Settings, name: str, timeout_s: float = 30.0) -> bool
         logger.warning("%s did not stop in %.0fs; killing", name, timeout_s)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+        _reap(pid)
     path.unlink(missing_ok=True)
     return True
 
