@@ -154,6 +154,8 @@ def test_the_same_run_on_a_spark_standalone_cluster_rewrites_identical_tables(
     # Scale-out: the unchanged jobs run with executors in a separate worker JVM that gets the
     # catalog/S3 jars from the driver and reads and writes only s3:// and the JDBC catalog.
     before = len(_finished_apps())
+    tables = [t for t in first_run["table_rows"] if ".telemetry." in t or ".analytics." in t]
+    local = {t: _current_snapshot(stack, t) for t in tables}  # as written by local[*] runs
     proc = stack.opslake(*RUN_ARGS, env={"OPSLAKE_SPARK_MASTER": spark_cluster})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     apps = _finished_apps()
@@ -162,6 +164,30 @@ def test_the_same_run_on_a_spark_standalone_cluster_rewrites_identical_tables(
     assert apps[-1]["cores"] == 2  # the worker's cores ran the tasks, not the driver
     counts = first_run["table_rows"]
     assert _trino_counts(stack, list(counts)) == counts  # same dates replaced, nothing doubled
+    # Contents, not counts: every row of every table is identical (doubles bit for bit) to what
+    # local[*] wrote, read back through Trino's time travel to the local run's snapshot.
+    for table, snapshot in local.items():
+        assert _current_snapshot(stack, table) != snapshot, f"{table} was not rewritten"
+        assert _rows_differing(stack, table, snapshot) == 0, table
+
+
+def _current_snapshot(stack: Stack, table: str) -> int:
+    catalog, schema, name = table.split(".")
+    frame = stack.trino().query(
+        f'SELECT snapshot_id FROM {catalog}.{schema}."{name}$snapshots" '
+        "ORDER BY committed_at DESC LIMIT 1"
+    )
+    return int(frame["snapshot_id"][0])
+
+
+def _rows_differing(stack: Stack, table: str, snapshot: int) -> int:
+    """Rows in one version but not the other (with multiplicity), via EXCEPT ALL both ways."""
+    old = f"SELECT * FROM {table} FOR VERSION AS OF {snapshot}"
+    new = f"SELECT * FROM {table}"
+    frame = stack.trino().query(
+        f"SELECT count(*) AS n FROM (({new} EXCEPT ALL {old}) UNION ALL ({old} EXCEPT ALL {new}))"
+    )
+    return int(frame["n"][0])
 
 
 def _with_service_stopped(stack: Stack, name: str) -> Any:
@@ -180,13 +206,16 @@ def test_minio_down_fails_fast_with_a_message_naming_it(stack: Stack) -> None:
         started = time.perf_counter()
         proc = stack.opslake(*RUN_ARGS, timeout=120)
         elapsed = time.perf_counter() - started
-    assert proc.returncode == 1
-    assert "MinIO (S3 API) at 127.0.0.1:9000 is not reachable" in proc.stdout.replace("\n", " ")
+    assert proc.returncode == 2
+    output = (proc.stdout + proc.stderr).replace("\n", " ")
+    assert "MinIO (S3 API) at 127.0.0.1:9000 is not reachable" in output
     assert elapsed < 60  # a preflight failure, not a Spark job timing out
 
 
 def test_trino_down_gives_a_message_naming_it(stack: Stack) -> None:
     with _with_service_stopped(stack, "trino"):
         proc = stack.opslake("query", "SELECT 1", timeout=120)
-    assert proc.returncode == 1
-    assert "Trino at 127.0.0.1:8090 is not reachable" in proc.stdout.replace("\n", " ")
+    assert proc.returncode == 2
+    assert "Trino at 127.0.0.1:8090 is not reachable" in (proc.stdout + proc.stderr).replace(
+        "\n", " "
+    )

@@ -12,58 +12,14 @@ from collections.abc import Iterator
 import pytest
 from stacklib import Stack
 
-from opslake.query import QueryEngine, apply_views
+from known_dataset import CANNED, tables
+from opslake.query import QueryEngine, apply_views, canned_query_names, render, sql_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.stack]
 
 TEL, ANA = "viewtest_telemetry", "viewtest_analytics"
 
-TABLES = {
-    f"{TEL}.node_metrics": (
-        "dt date, node_id varchar, provider varchar, region varchar, cpu_util double, mem_util double",
-        [
-            "(DATE '2026-11-01', 'n1', 'aws', 'eu-west-1', 0.2, 0.5)",
-            "(DATE '2026-11-01', 'n1', 'aws', 'eu-west-1', 0.4, 0.7)",
-            "(DATE '2026-11-01', 'n2', 'gcp', 'europe-west4', 0.9, 0.1)",
-            "(DATE '2026-11-02', 'n1', 'aws', 'eu-west-1', 0.6, 0.6)",
-        ],
-    ),
-    f"{ANA}.anomalies": (
-        "dt date, ts timestamp(6), node_id varchar, provider varchar, region varchar, score double, "
-        "is_anomaly boolean, top_metric varchar, model_version varchar",
-        [
-            "(DATE '2026-11-01', TIMESTAMP '2026-11-01 00:00', 'n1', 'aws', 'eu-west-1', 0.80, true, 'cpu_util', 'v1')",
-            "(DATE '2026-11-01', TIMESTAMP '2026-11-01 00:05', 'n1', 'aws', 'eu-west-1', 0.40, false, 'mem_util', 'v1')",
-            "(DATE '2026-11-01', TIMESTAMP '2026-11-01 00:00', 'n2', 'gcp', 'europe-west4', 0.95, true, 'mem_util', 'v1')",
-        ],
-    ),
-    f"{ANA}.carbon_daily": (
-        "dt date, provider varchar, region varchar, nodes bigint, vcpu_hours double, total_kwh double, "
-        "operational_gco2e double, embodied_gco2e double, total_gco2e double",
-        [
-            "(DATE '2026-11-01', 'aws', 'eu-west-1', 2, 10.0, 1.5, 300.0, 100.0, 400.0)",
-            "(DATE '2026-11-01', 'aws', 'eu-west-1', 1, 30.0, 2.5, 500.0, 100.0, 600.0)",
-            "(DATE '2026-11-01', 'gcp', 'europe-west4', 1, 0.0, 0.0, 0.0, 0.0, 0.0)",
-        ],
-    ),
-    f"{ANA}.placement_runs": (
-        "dt date, pool_id varchar, algorithm varchar, nodes_used integer, lower_bound integer, gap double, "
-        "cpu_utilisation double, mem_utilisation double, cost_per_hour double, workloads integer",
-        [
-            "(DATE '2026-11-01', 'p1', 'annealing', 12, 10, 0.2, 0.8, 0.7, 5.0, 30)",
-            "(DATE '2026-11-01', 'p2', 'annealing', 4, 4, 0.0, 0.9, 0.9, 2.0, 30)",
-        ],
-    ),
-    f"{ANA}.carbon_recommendations": (
-        "dt date, workload_id varchar, kind varchar, current varchar, suggested varchar, "
-        "current_gco2e double, suggested_gco2e double, saving_gco2e double, saving_pct double",
-        [
-            "(DATE '2026-11-01', 'w1', 'time_shift', '02:00', '13:00', 100.0, 60.0, 40.0, 40.0)",
-            "(DATE '2026-11-01', 'w2', 'location_shift', 'eu-west-1', 'eu-north-1', 100.0, 10.0, 90.0, 90.0)",
-            "(DATE '2026-11-01', 'w3', 'time_shift', '02:00', '04:00', 100.0, 60.0, 40.0, 40.0)",
-        ],
-    ),
-}
+TABLES = tables(TEL, ANA)
 
 
 def _drop_all(trino: QueryEngine) -> None:
@@ -148,3 +104,11 @@ def test_recommendations_rank_by_saving_with_a_stable_tie_break(trino: QueryEngi
         trino, f"SELECT workload_id, rank_in_day FROM lake.{ANA}.v_recommendations ORDER BY 2"
     )
     assert rows == [("w2", 1), ("w1", 2), ("w3", 3)]
+
+
+@pytest.mark.parametrize("name", sorted(CANNED))
+def test_every_canned_query_answers_exactly_on_trino(trino: QueryEngine, name: str) -> None:
+    # The same answers the Spark engine gives on the embedded profile (tests/integration).
+    assert sorted(canned_query_names()) == sorted(CANNED)
+    sql = render(sql_dir() / "queries" / f"{name}.sql", "lake", TEL, ANA)
+    assert _rows(trino, sql) == CANNED[name]
