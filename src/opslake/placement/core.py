@@ -120,7 +120,7 @@ def pack(
         sizes: ``(n,)`` or ``(n, d)`` non-negative sizes.
         capacity: Scalar or ``(d,)`` capacity of one bin.
         algorithm: ``ffd``, ``bfd``, ``least_loaded``, ``genetic`` or ``annealing``.
-        seed: Seed of the stochastic algorithms: the same input, seed and iteration budget give
+        seed: Seed of the stochastic algorithms: the same input, seed and search budget give
             the same assignment on any machine.
         search_budget: Budget of ``genetic``/``annealing``: search iterations weighted by their
             work (units of about 0.1 ms, see :mod:`opslake.placement.budget`; default
