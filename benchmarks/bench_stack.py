@@ -214,6 +214,7 @@ def marquez_lineage_rows(settings: Settings, quick: bool) -> list[BenchRow]:
             "raw_uri": "s3://lineage-bench", "out_dir": out,
         }
     )  # fmt: skip
+    _post_raw(settings.lineage_url, 50)  # warm up Marquez's JVM first: it may have just started
     try:
         http_s, http = _emit_runs(base.model_copy(update={"lineage_transport": "http"}), runs)
         file_s, _ = _emit_runs(base.model_copy(update={"lineage_transport": "file"}), runs)
