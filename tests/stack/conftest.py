@@ -35,7 +35,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "OPSLAKE_SPARK_MASTER": "local[2]",
         "OPSLAKE_SPARK_DRIVER_MEMORY": "2g",
         "OPSLAKE_SPARK_SHUFFLE_PARTITIONS": "4",
-        "OPSLAKE_PLACEMENT_TIME_LIMIT_S": "0.05",
+        "OPSLAKE_PLACEMENT_ITERATIONS": "300",
         "COLUMNS": "400",  # rich wraps at 80 columns without a terminal; keep messages on one line
     }
     yield Stack(settings.model_copy(update={"out_dir": out}), env)
