@@ -72,7 +72,11 @@ def write_landing(
         _, path = open_uri(uri, options)
         fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         table = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
-        pq.write_table(table, path, filesystem=fs, compression="zstd")
+        # Microsecond timestamps: what Spark, Trino and Iceberg read (pandas would write nanos).
+        pq.write_table(
+            table, path, filesystem=fs, compression="zstd", coerce_timestamps="us",
+            allow_truncated_timestamps=False,
+        )  # fmt: skip
         landed.append(LandedFile(uri=uri, source=source, dt=str(dt), hour=int(hour)))
     logger.info("landed %d rows of %s in %d files", len(frame), source, len(landed))
     return landed
