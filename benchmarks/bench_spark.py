@@ -162,8 +162,8 @@ def ingest_rows(spark: object, settings: Settings, quick: bool) -> list[BenchRow
     """Ingest vs a plain copy of the same landing files; then files per date after a whole run."""
     from pyspark.sql import SparkSession
 
-    from opslake.lineage import LineageRecorder
     from opslake.jobs import land
+    from opslake.lineage import LineageRecorder
     from opslake.pipeline.runner import run_step
     from opslake.pipeline.spec import PIPELINE, step
     from opslake.telemetry.schemas import SOURCES
