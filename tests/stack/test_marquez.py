@@ -228,15 +228,17 @@ def test_a_failed_job_is_recorded_as_a_failed_run(
     assert lineage_edges(_job("placement")) == edges_before  # same inputs and outputs
 
 
-def test_lineage_survives_a_restart_of_marquez_and_postgres(
+def test_lineage_survives_a_restart_of_the_stack(
     stack: Stack, pipeline_run: dict[str, Any]
 ) -> None:
     node = _dataset(RAW_NS, "telemetry/node_metrics")
     before = lineage_edges(node)
     runs_before = {job: [r["id"] for r in _runs(job)] for job in JOBS}
-    names = ["postgres", "marquez", "marquez-web"]
+    # Everything that holds state in PostgreSQL, stopped and started in dependency order (Trino too:
+    # its catalog connections do not survive a PostgreSQL restart).
+    names = ["postgres", "trino", "marquez", "marquez-web"]
     stopped = [n for n in reversed(names) if manager.stop_service(stack.settings, n)]
-    assert stopped == ["marquez-web", "marquez", "postgres"]
+    assert stopped == ["marquez-web", "marquez", "trino", "postgres"]
     assert not any(s.running for s in manager.status(stack.settings, names))
     manager.up(stack.settings, names)
     assert lineage_edges(node) == before == declared_edges()
@@ -244,3 +246,6 @@ def test_lineage_survives_a_restart_of_marquez_and_postgres(
     with urllib.request.urlopen(f"{WEB}/api/v1/namespaces", timeout=20) as resp:  # through the UI
         names_seen = {n["name"] for n in json.load(resp)["namespaces"]}
     assert {JOB_NS, CATALOG_NS, RAW_NS} <= names_seen
+    # The rest of the stack answers again too (the next test files use it).
+    rows = stack.trino().query("SELECT count(*) AS n FROM lake.analytics.carbon_daily")
+    assert int(rows["n"][0]) == pipeline_run["table_rows"]["lake.analytics.carbon_daily"]
