@@ -143,6 +143,24 @@ def test_each_analytics_table_has_its_exact_upstream_back_to_raw_landing(
     assert any(o.startswith(f"dataset:{CATALOG_NS}:telemetry.") for o in origins)
 
 
+@pytest.mark.parametrize(
+    ("table", "column"),
+    [("analytics.placement_runs", "cost_per_hour"), ("analytics.carbon_daily", "total_gco2e")],
+)
+def test_a_decision_column_has_its_declared_input_columns(
+    pipeline_run: dict[str, Any], table: str, column: str
+) -> None:
+    step = next(s for s in PIPELINE if s.column_lineage and table in s.column_lineage)
+    assert step.column_lineage is not None
+    expected = {tuple(src.rsplit(".", 1)) for src in step.column_lineage[table][column]}
+    node = f"datasetField:{CATALOG_NS}:{table}:{column}"
+    graph = _get(f"/column-lineage?nodeId={_quote(node)}&depth=1")["graph"]
+    mine = next(n for n in graph if n["id"] == node)
+    found = {(f["dataset"], f["field"]) for f in mine["data"]["inputFields"]}
+    assert {f["namespace"] for f in mine["data"]["inputFields"]} == {CATALOG_NS}
+    assert found == expected
+
+
 def _runs(job: str) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = _get(f"/namespaces/{JOB_NS}/jobs/{job}/runs?limit=100")["runs"]
     return runs  # newest first

@@ -12,13 +12,18 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-from openlineage.client.facet_v2 import RunFacet, error_message_run
+from openlineage.client.facet_v2 import (
+    DatasetFacet,
+    RunFacet,
+    column_lineage_dataset,
+    error_message_run,
+)
 from openlineage.client.serde import Serde
 
 from opslake.config import Settings
@@ -88,6 +93,7 @@ class LineageRecorder:
         outputs: Sequence[str],
         raw_inputs: Sequence[str] = (),
         raw_outputs: Sequence[str] = (),
+        column_lineage: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
     ) -> Iterator[str]:
         """Context manager: START on entry, COMPLETE on success, FAIL on error.
 
@@ -100,6 +106,8 @@ class LineageRecorder:
             outputs: catalog table names written.
             raw_inputs: landing paths (relative to the raw root) read.
             raw_outputs: landing paths written.
+            column_lineage: per output table, per column, the ``<input table>.<column>`` names it
+                is computed from (a ``columnLineage`` facet on that output).
 
         Yields:
             The run id (a UUID string) shared by the run's events.
@@ -107,7 +115,15 @@ class LineageRecorder:
         run_id = str(uuid.uuid4())
         ins = [InputDataset(namespace=self.catalog_ns, name=self.table(t)) for t in inputs]
         ins += [InputDataset(namespace=self.raw_ns, name=p) for p in raw_inputs]
-        outs = [OutputDataset(namespace=self.catalog_ns, name=self.table(t)) for t in outputs]
+        columns = column_lineage or {}
+        outs = [
+            OutputDataset(
+                namespace=self.catalog_ns,
+                name=self.table(t),
+                facets=self._column_facets(columns[t]) if t in columns else None,
+            )
+            for t in outputs
+        ]
         outs += [OutputDataset(namespace=self.raw_ns, name=p) for p in raw_outputs]
         self._emit(RunState.START, job, run_id, ins, outs)
         try:
@@ -116,6 +132,24 @@ class LineageRecorder:
             self._emit(RunState.FAIL, job, run_id, ins, outs, error=exc)
             raise
         self._emit(RunState.COMPLETE, job, run_id, ins, outs)
+
+    def _column_facets(self, columns: Mapping[str, Sequence[str]]) -> dict[str, DatasetFacet]:
+        fields = {
+            column: column_lineage_dataset.Fields(
+                inputFields=[
+                    column_lineage_dataset.InputField(
+                        namespace=self.catalog_ns,
+                        name=self.table(source.rsplit(".", 1)[0]),
+                        field=source.rsplit(".", 1)[1],
+                    )
+                    for source in sources
+                ],
+                transformationType="",
+                transformationDescription="",
+            )
+            for column, sources in columns.items()
+        }
+        return {"columnLineage": column_lineage_dataset.ColumnLineageDatasetFacet(fields=fields)}
 
     def deliver(self, event_json: str) -> None:
         """Send one serialised event, or spool it; never raises."""

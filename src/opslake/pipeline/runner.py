@@ -64,6 +64,7 @@ def run_step(
         [ctx.name(k) for k in step.inputs],
         [ctx.name(k) for k in step.outputs],
         raw_inputs=step.raw_inputs,
+        column_lineage=_qualified(ctx, step),
     ):
         try:
             outputs = step.compute(ctx)
@@ -79,6 +80,18 @@ def run_step(
                     frame.unpersist()
     rows = metrics.pop("rows_written", None)
     return JobResult(job=step.name, rows_written=rows or {}, metrics=metrics)
+
+
+def _qualified(ctx: StepContext, step: Step) -> dict[str, dict[str, list[str]]]:
+    """The step's column lineage with catalog table names (``lake.telemetry.workloads.cpu``)."""
+    return {
+        ctx.name(output): {
+            column: [f"{ctx.name(source.rsplit('.', 1)[0])}.{source.rsplit('.', 1)[1]}"
+                     for source in sources]
+            for column, sources in columns.items()
+        }
+        for output, columns in (step.column_lineage or {}).items()
+    }  # fmt: skip
 
 
 def _write_all(ctx: StepContext, step: Step, outputs: dict[str, DataFrame] | object) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from opslake.pipeline.column_lineage import CARBON, PLACEMENT, ColumnLineage
 from opslake.pipeline.context import StepContext
 from opslake.telemetry.schemas import SOURCES
 
@@ -54,6 +55,7 @@ class Step:
     reject_sources: tuple[str, ...] = ()
     partition_key: str = "dt"
     doc: str = ""
+    column_lineage: ColumnLineage | None = None  # output table -> column -> input table.column
 
 
 PIPELINE: tuple[Step, ...] = (
@@ -74,6 +76,7 @@ PIPELINE: tuple[Step, ...] = (
         inputs=("telemetry.workloads", "telemetry.node_pools", "telemetry.grid_intensity"),
         outputs=("analytics.placements", "analytics.placement_runs"),
         doc="score workloads against pools, then bin-pack each (date, pool)",
+        column_lineage=PLACEMENT,
     ),
     Step(
         name="anomaly_train",
@@ -114,6 +117,7 @@ PIPELINE: tuple[Step, ...] = (
         ),
         reject_sources=("carbon",),  # opslake.jobs.carbon.REJECT_SOURCE (a test holds them equal)
         doc="CCF energy and emissions, SCI, time- and location-shift advice",
+        column_lineage=CARBON,
     ),
 )
 

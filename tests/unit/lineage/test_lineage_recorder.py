@@ -173,3 +173,29 @@ def test_the_file_transport_writes_one_event_per_line(tmp_path: Path) -> None:
     lines = settings.lineage_file.read_text().splitlines()
     assert [json.loads(line)["eventType"] for line in lines] == ["START", "COMPLETE"]
     assert recorder.counts == LineageCounts(sent=2, spooled=0, dropped=0)
+
+
+def test_outputs_carry_the_declared_column_lineage(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, out_dir=tmp_path / "out", lineage_transport="file")
+    columns = {
+        "lake.analytics.placement_runs": {
+            "cost_per_hour": ["lake.telemetry.node_pools.price_per_hour"]
+        }
+    }
+    with LineageRecorder(settings).run(
+        "placement", ["lake.telemetry.node_pools"], ["lake.analytics.placement_runs"],
+        column_lineage=columns,
+    ):  # fmt: skip
+        pass
+    complete = json.loads(settings.lineage_file.read_text().splitlines()[-1])
+    facet = complete["outputs"][0]["facets"]["columnLineage"]["fields"]
+    assert facet == {
+        "cost_per_hour": {
+            "inputFields": [
+                {"namespace": "iceberg://lake", "name": "telemetry.node_pools",
+                 "field": "price_per_hour", "transformations": []}
+            ],
+            "transformationDescription": "",
+            "transformationType": "",
+        }
+    }  # fmt: skip

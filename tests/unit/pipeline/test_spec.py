@@ -52,3 +52,18 @@ def test_ingest_reads_every_landing_source_and_rejects_sources_do_not_overlap() 
 def test_every_table_is_partitioned_by_columns_it_has() -> None:
     for spec in TABLES.values():
         assert set(spec.partition_by) <= set(spec.columns), spec.key
+
+
+def test_column_lineage_names_declared_columns_of_the_steps_own_tables() -> None:
+    declared = [step for step in PIPELINE if step.column_lineage]
+    assert {step.name for step in declared} == {"placement", "carbon"}
+    for step in declared:
+        assert step.column_lineage is not None
+        for output, columns in step.column_lineage.items():
+            assert output in step.outputs, (step.name, output)
+            assert set(columns) <= set(TABLES[output].columns), (output, set(columns))
+            for sources in columns.values():
+                for source in sources:
+                    table, column = source.rsplit(".", 1)
+                    assert table in step.inputs, (step.name, source)
+                    assert column in TABLES[table].columns, source
