@@ -32,7 +32,7 @@ test: setup ## Run every test: unit, Spark integration, e2e, and the real stack 
 test-unit: setup ## Run only the fast unit tests (no Spark, no services)
 	$(BIN)/pytest -m "not integration and not slow and not stack"
 
-test-stack: setup ## Run only the tests against the native stack (PostgreSQL, MinIO, Trino)
+test-stack: setup ## Run only the tests against the native stack (PostgreSQL, MinIO, Trino, Marquez, Spark cluster)
 	$(BIN)/pytest -m stack
 
 stack-up: setup ## Install (cached) and start the native stack; credentials go to .stack/secrets.env
