@@ -40,6 +40,7 @@ def spark_submit_command(
     profile: str | None = None,
     spark_home_bin: Path | None = None,
     entry_points: Path | None = None,
+    conf: Mapping[str, str] | None = None,
 ) -> list[str]:
     """argv of the spark-submit that runs ``step`` for ``dates`` against ``master``.
 
@@ -50,11 +51,16 @@ def spark_submit_command(
         profile: settings profile the driver loads (``stack``), or None for the environment's.
         spark_home_bin: folder holding ``spark-submit`` (default: this interpreter's, i.e. pyspark's).
         entry_points: folder of ``spark_jobs/`` (default: ``jobs_dir()``).
+        conf: Spark settings known before the driver starts (``spark.jars``, ``spark.driver.memory``,
+            the extensions): the JVM that spark-submit starts must have them, setting them in the
+            session builder is too late. Public entries only (``opslake.lake.session.split_secrets``).
 
     Raises:
         KeyError: ``step`` is not a step of the spec.
-        ValueError: no date, or a date that is not YYYY-MM-DD.
+        ValueError: no date, a date that is not YYYY-MM-DD, or a credential in ``conf``.
     """
+    from opslake.lake.session import SECRET_CONF_SUFFIXES
+
     spec = STEPS[step]
     if not dates:
         raise ValueError(f"{step}: no date to run")
@@ -63,7 +69,13 @@ def spark_submit_command(
         raise ValueError(f"{step}: dates must be YYYY-MM-DD, got {list(dates)}")
     submit = (spark_home_bin or Path(sys.executable).parent) / "spark-submit"
     script = (entry_points or jobs_dir()) / f"{spec.name}.py"
-    argv = [str(submit), "--master", master, "--name", f"opslake-{spec.name}", str(script)]
+    argv = [str(submit), "--master", master, "--name", f"opslake-{spec.name}"]
+    for key, value in sorted((conf or {}).items()):
+        if key.endswith(SECRET_CONF_SUFFIXES):
+            raise ValueError(f"{key} is a credential: it must not be on a command line")
+        if key not in ("spark.master", "spark.app.name"):
+            argv += ["--conf", f"{key}={value}"]
+    argv.append(str(script))
     for day in checked:
         argv += ["--date", day]
     if profile:

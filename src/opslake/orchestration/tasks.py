@@ -100,9 +100,13 @@ def spark_step(step: str, dates: Sequence[str]) -> list[str]:
     """Run ``step`` for ``dates`` as a Spark application (spark-submit); returns the sorted dates."""
     from opslake.config import load_settings
     from opslake.lake.java import find_java_home
+    from opslake.lake.session import spark_conf, split_secrets
 
     settings = load_settings()
-    argv = spark_submit_command(step, dates, settings.spark_master, profile=settings.profile)
+    public, _secret = split_secrets(spark_conf(settings))  # the driver sets secrets on its session
+    argv = spark_submit_command(
+        step, dates, settings.spark_master, profile=settings.profile, conf=public
+    )
     env = spark_submit_env(os.environ, java_home=str(find_java_home()))
     run_submit(argv, env, logger)
     return sorted(set(dates))

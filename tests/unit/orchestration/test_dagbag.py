@@ -27,9 +27,9 @@ from airflow.dag_processing.dagbag import DagBag
 
 out = {"files": {}, "dags": {}, "errors": {}}
 for path in sys.argv[1:]:
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     bag = DagBag(dag_folder=path)
-    out["files"][path] = time.perf_counter() - started
+    out["files"][path] = [time.perf_counter() - wall, time.process_time() - cpu]
     out["errors"].update(bag.import_errors)
     for dag_id, dag in bag.dags.items():
         condition = getattr(dag.timetable, "asset_condition", None)
@@ -89,11 +89,12 @@ def test_no_import_errors_and_no_spark_or_sklearn_at_parse_time(parsed: dict[str
     assert parsed["heavy"] == []
 
 
-def test_each_file_parses_in_under_a_second_or_two(parsed: dict[str, Any]) -> None:
-    # Target 1 s (measured ~0.8 s on an idle 2-core box); the bound leaves room for a busy machine.
-    for path, seconds in parsed["files"].items():
-        print(f"parse {Path(path).name}: {seconds:.2f} s")
-        assert seconds < 2.0, (path, seconds)
+def test_each_file_parses_in_about_a_second_of_cpu(parsed: dict[str, Any]) -> None:
+    # Target 1 s: ~0.6-0.8 s wall on an idle 2-core box. Bound on CPU time, with headroom, because
+    # wall time on a shared, loaded machine says more about the neighbours than about the file.
+    for path, (wall, cpu) in parsed["files"].items():
+        print(f"parse {Path(path).name}: {wall:.2f} s wall, {cpu:.2f} s cpu")
+        assert cpu < 1.5, (path, wall, cpu)
 
 
 def test_the_dags_are_the_steps_of_the_spec(parsed: dict[str, Any]) -> None:

@@ -88,3 +88,33 @@ def test_run_submit_logs_output_and_fails_on_non_zero(caplog: pytest.LogCaptureF
     job = [sys.executable, "-c", "import sys; sys.exit(3)", "x.py"]
     with pytest.raises(SparkSubmitError, match=r"x\.py exited with 3"):
         run_submit(job, {}, log)
+
+
+def test_launch_time_conf_goes_on_the_command_line_but_a_credential_never_does() -> None:
+    conf = {"spark.jars": "/c/a.jar,/c/b.jar", "spark.driver.memory": "1g",
+            "spark.master": "local[1]", "spark.app.name": "x"}  # fmt: skip
+    argv = spark_submit_command("carbon", ["2026-11-22"], "local[2]", conf=conf,
+                                spark_home_bin=Path("/b"), entry_points=Path("/j"))  # fmt: skip
+    assert argv == [
+        "/b/spark-submit", "--master", "local[2]", "--name", "opslake-carbon",
+        "--conf", "spark.driver.memory=1g", "--conf", "spark.jars=/c/a.jar,/c/b.jar",
+        "/j/carbon.py", "--date", "2026-11-22",
+    ]  # fmt: skip
+    for key in ("spark.sql.catalog.lake.jdbc.password", "spark.sql.catalog.x.s3.secret-access-key"):
+        with pytest.raises(ValueError, match="credential"):
+            spark_submit_command("carbon", ["2026-11-22"], "local[2]", conf={key: "s"})
+
+
+def test_the_tasks_conf_is_the_sessions_public_conf_and_holds_no_secret(tmp_path: Path) -> None:
+    from opslake.config import Settings
+    from opslake.lake.session import spark_conf, split_secrets
+
+    settings = Settings(home=tmp_path, catalog_user="u", catalog_password="pw-123",  # type: ignore[arg-type]
+                        s3_endpoint="http://127.0.0.1:9000", s3_access_key="ak-123",  # type: ignore[arg-type]
+                        s3_secret_key="sk-123")  # type: ignore[arg-type]  # fmt: skip
+    public, secret = split_secrets(spark_conf(settings))
+    argv = " ".join(spark_submit_command("placement", ["2026-11-22"], "local[2]", conf=public))
+    assert len(secret) == 3
+    for value in ("pw-123", "ak-123", "sk-123"):
+        assert value not in argv
+    assert "spark.sql.extensions=org.apache.iceberg.spark.extensions." in argv
