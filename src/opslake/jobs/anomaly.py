@@ -8,6 +8,7 @@ Reads are bounded by the run's dates; the model that scores a window is the one 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from opslake.anomaly.evaluation import scores_from_counts
 from opslake.anomaly.model import from_bytes, to_bytes
 from opslake.exceptions import NoDataError
 from opslake.lake.storage import StorageOptions, join, open_uri
+from opslake.lake.tables import spark_schema, struct_of
 from opslake.pipeline.tables import ANOMALIES, ANOMALY_FEATURES, ANOMALY_MODELS, MODEL_FEATURES
 
 if TYPE_CHECKING:
@@ -34,13 +36,10 @@ logger = logging.getLogger(__name__)
 KEY_COLUMNS = ("ts", "node_id", "provider", "region")
 MODEL_COLUMNS = MODEL_FEATURES
 LOOKBACK_DAYS = 1  # history read before the first date so rolling windows are warm
-MODEL_DDL = "scope STRING, n_rows BIGINT, threshold DOUBLE, model BINARY"
-
-
-def _ddl(schema: pa.Schema) -> str:
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return from_arrow_schema(schema).simpleString()[len("struct<") : -1].replace(":", " ")
+TRAINED = pa.schema(
+    [("scope", pa.string()), ("n_rows", pa.int64()), ("threshold", pa.float64()),
+     ("model", pa.binary())]
+)  # fmt: skip
 
 
 def features(ctx: StepContext) -> DataFrame:
@@ -59,7 +58,7 @@ def features(ctx: StepContext) -> DataFrame:
     feats: DataFrame = (
         metrics.drop("dt", "pool_id")
         .groupBy("node_id")
-        .applyInPandas(per_node, _ddl(feature_schema))
+        .applyInPandas(per_node, spark_schema(feature_schema))
     )
     day = F.to_date("ts")
     on_dates: DataFrame = feats.where(day.isin(list(ctx.dates))).withColumn("dt", day)
@@ -73,7 +72,6 @@ def model_version(dates: tuple[str, ...], seed: int) -> str:
 
 def compute_train(ctx: StepContext) -> dict[str, DataFrame]:
     """Store the features of the run's dates; train one model per provider on them; publish them."""
-    from pyspark.sql import functions as F
 
     version = model_version(ctx.dates, ctx.settings.seed)
     seed = ctx.settings.seed
@@ -90,21 +88,16 @@ def compute_train(ctx: StepContext) -> dict[str, DataFrame]:
         )  # fmt: skip
 
     # One small row per scope (a pickled forest of a few MB at most) comes back to be published.
-    models = feats.groupBy("provider").applyInPandas(train_scope, MODEL_DDL).collect()
+    models = feats.groupBy("provider").applyInPandas(train_scope, spark_schema(TRAINED)).collect()
     options = StorageOptions.from_settings(ctx.settings)
     rows = []
     for row in sorted(models, key=lambda r: str(r["scope"])):
         uri = join(ctx.settings.models_root, "anomaly", version, f"{row['scope']}.pkl")
         _write_bytes(uri, bytes(row["model"]), options)
-        rows.append((version, str(row["scope"]), ctx.dates[0], ctx.dates[-1],
-                     int(row["n_rows"]), float(row["threshold"]), uri))  # fmt: skip
-    registry = ctx.spark.createDataFrame(
-        rows,
-        "version STRING, scope STRING, trained_from STRING, trained_to STRING, "
-        "n_rows BIGINT, threshold DOUBLE, artifact_uri STRING",
-    ).withColumns(
-        {"trained_from": F.to_date("trained_from"), "trained_to": F.to_date("trained_to")}
-    )
+        rows.append((version, str(row["scope"]), dt.date.fromisoformat(ctx.dates[0]),
+                     dt.date.fromisoformat(ctx.dates[-1]), int(row["n_rows"]),
+                     float(row["threshold"]), uri))  # fmt: skip
+    registry = ctx.spark.createDataFrame(rows, struct_of(ANOMALY_MODELS))
     return {ANOMALY_FEATURES.key: feats, ANOMALY_MODELS.key: registry}
 
 

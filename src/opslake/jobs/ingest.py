@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from opslake.exceptions import SourceFileError
 from opslake.lake.landing import list_landing
 from opslake.lake.storage import StorageOptions, open_uri
+from opslake.lake.tables import spark_schema
 from opslake.quality.validation import check_columns, validate
 from opslake.telemetry.schemas import SOURCES, TS
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FILE_ERROR_ROW = -1
+LISTING = pa.schema([("uri", pa.string()), ("dt", pa.string())])  # one row per landing file
 _EXTRA = pa.schema(
     [
         pa.field("dt", pa.string()),
@@ -145,15 +147,13 @@ def stage(ctx: StepContext, source: str) -> DataFrame:
         ),
     )
     listing = spark.createDataFrame(
-        [(f.uri, f.dt) for f in files], schema="uri STRING, dt STRING"
+        [(f.uri, f.dt) for f in files], spark_schema(LISTING)
     ).repartition(n_tasks, "dt")
 
     def run_partition(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         return read_and_validate(batches, source, options)
 
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return listing.mapInArrow(run_partition, from_arrow_schema(staged_schema(source)))
+    return listing.mapInArrow(run_partition, spark_schema(staged_schema(source)))
 
 
 def compute(ctx: StepContext) -> dict[str, DataFrame]:

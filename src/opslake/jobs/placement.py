@@ -14,8 +14,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow as pa
 
 from opslake.jobs.common import exact_mean
+from opslake.lake.tables import spark_schema
 from opslake.pipeline.tables import PLACEMENT_RUNS, PLACEMENTS
 from opslake.placement.batch import place_pool
 from opslake.placement.scoring import ScoringBounds, ScoringWeights, score_pools, scoring_bounds
@@ -29,11 +31,17 @@ GRID_WINDOW_DAYS = (
     7  # placement uses the region's mean intensity over the last week (as of the date)
 )
 BOUND_FIELDS = tuple(ScoringBounds.empty().to_dict())
-PACKED_DDL = (
-    "dt DATE, workload_id STRING, pool_id STRING, node_index INT, placed BOOLEAN, reason STRING, "
-    "score DOUBLE, algorithm STRING, workloads INT, nodes_used INT, lower_bound INT, gap DOUBLE, "
-    "cpu_utilisation DOUBLE, mem_utilisation DOUBLE, cost_per_hour DOUBLE, grid_gco2_per_kwh DOUBLE"
+# Intermediate frames: the pool chosen per workload, then one row per workload carrying its
+# (date, pool) run summary, from which both output tables are selected.
+ASSIGNED = pa.schema(
+    [("dt", pa.date32()), ("workload_id", pa.string()), ("cpu", pa.float64()),
+     ("memory_gb", pa.float64()), ("gpu", pa.int32()), ("pool_id", pa.string()),
+     ("score", pa.float64()), ("reason", pa.string())]
+)  # fmt: skip
+PACKED = pa.schema(
+    [*PLACEMENTS.schema, *(f for f in PLACEMENT_RUNS.schema if f.name not in PLACEMENTS.columns)]
 )
+BOUNDS = pa.schema([("dt", pa.string()), *((name, pa.float64()) for name in BOUND_FIELDS)])
 
 
 def pools_as_of(ctx: StepContext) -> DataFrame:
@@ -71,9 +79,8 @@ def date_bounds(
                     bounds = scoring_bounds(part, pools[day]).to_dict()
                     yield pd.DataFrame([{"dt": day, **bounds}])
 
-    schema = "dt STRING, " + ", ".join(f"{f} DOUBLE" for f in BOUND_FIELDS)
     merged = (
-        workloads.mapInPandas(partial, schema)
+        workloads.mapInPandas(partial, spark_schema(BOUNDS))
         .groupBy("dt")
         .agg(*[(F.min(f) if f.endswith("min") else F.max(f)).alias(f) for f in BOUND_FIELDS])
     )
@@ -107,14 +114,10 @@ def compute(ctx: StepContext) -> dict[str, DataFrame]:
                     chosen[["workload_id", "pool_id", "score", "reason"]], on="workload_id"
                 )
 
-    assigned = workloads.mapInPandas(
-        assign,
-        "dt DATE, workload_id STRING, cpu DOUBLE, memory_gb DOUBLE, gpu INT, pool_id STRING, "
-        "score DOUBLE, reason STRING",
-    )
+    assigned = workloads.mapInPandas(assign, spark_schema(ASSIGNED))
     algorithm, seed = settings.placement_algorithm, settings.seed
     iterations, safety_s = settings.placement_iterations, settings.placement_safety_limit_s
-    columns = [c.split()[0] for c in PACKED_DDL.split(", ")]
+    columns = PACKED.names
 
     def pack_group(group: pd.DataFrame) -> pd.DataFrame:
         group = group.sort_values("workload_id", kind="mergesort").reset_index(drop=True)
@@ -136,10 +139,11 @@ def compute(ctx: StepContext) -> dict[str, DataFrame]:
             out[key] = summary[key]
         out["workloads"] = len(group)
         out["grid_gco2_per_kwh"] = float(row["grid_gco2_per_kwh"])
-        return out[columns]
+        result: pd.DataFrame = out[columns]
+        return result
 
     packed = ctx.scratch["packed"] = (
-        assigned.groupBy("dt", "pool_id").applyInPandas(pack_group, PACKED_DDL).persist()
+        assigned.groupBy("dt", "pool_id").applyInPandas(pack_group, spark_schema(PACKED)).persist()
     )
     runs = packed.where(F.col("nodes_used").isNotNull()).select(*PLACEMENT_RUNS.columns).distinct()
     return {"analytics.placements": packed, "analytics.placement_runs": runs}

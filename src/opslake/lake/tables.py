@@ -10,6 +10,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
 from opslake.exceptions import SchemaMismatchError
 from opslake.pipeline.tables import TableSpec
 
@@ -22,11 +24,16 @@ logger = logging.getLogger(__name__)
 TABLE_PROPERTIES = {"format-version": "2", "write.parquet.compression-codec": "zstd"}
 
 
-def struct_of(spec: TableSpec) -> StructType:
-    """The Spark schema of a table, derived from its Arrow schema."""
+def spark_schema(schema: pa.Schema) -> StructType:
+    """The Spark schema of an Arrow schema (tables and the intermediate frames of the jobs)."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    return from_arrow_schema(spec.schema)
+    return from_arrow_schema(schema)
+
+
+def struct_of(spec: TableSpec) -> StructType:
+    """The Spark schema of a table, derived from its Arrow schema."""
+    return spark_schema(spec.schema)
 
 
 def conform(frame: DataFrame, spec: TableSpec) -> DataFrame:
