@@ -1,4 +1,5 @@
-"""`telemetry_ingest`: land the source's batch of each data interval, then ingest it into Iceberg.
+"""`telemetry_ingest`: land the source's batch of each data interval, gate it with great-expectations
+(a failure quarantines the batch and stops the run before anything is written), then ingest it.
 
 Thin: the step, its tables (so its Assets) and its command come from the pipeline spec via
 `opslake.orchestration`; the Spark work runs as a spark-submit of `spark_jobs/ingest.py`.
@@ -16,6 +17,7 @@ from opslake.orchestration.tasks import (
     TAGS,
     catalog_name,
     default_args,
+    gate,
     ingest_dates,
     ingest_schedule,
     land,
@@ -44,6 +46,11 @@ def telemetry_ingest() -> None:
         ctx = get_current_context()
         return land(ctx["data_interval_start"], ctx["data_interval_end"])
 
+    @task(retries=0)  # a failed expectation does not get better by retrying
+    def quality_gate() -> str:
+        ctx = get_current_context()
+        return gate(ctx["data_interval_start"], ctx["data_interval_end"])
+
     @task(outlets=OUTLETS)
     def ingest() -> list[str]:
         ctx = get_current_context()
@@ -52,7 +59,7 @@ def telemetry_ingest() -> None:
             ctx["outlet_events"][asset].extra = {"dates": dates}
         return dates
 
-    land_batch() >> ingest()
+    land_batch() >> quality_gate() >> ingest()
 
 
 telemetry_ingest()

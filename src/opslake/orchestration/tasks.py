@@ -96,6 +96,17 @@ def land(start: dt.datetime, end: dt.datetime) -> dict[str, int]:
     return result.rows_written
 
 
+def gate(start: dt.datetime, end: dt.datetime) -> str:
+    """Great-expectations gate on the interval's landed batch; a failure quarantines the batch and
+    fails the task, so ingest does not run and no Asset is updated."""
+    from opslake.config import load_settings
+    from opslake.orchestration.landing import gate_interval
+
+    message = gate_interval(load_settings(), start, end).message()
+    logger.info("quality gate: %s", message)
+    return message
+
+
 def spark_step(step: str, dates: Sequence[str]) -> list[str]:
     """Run ``step`` for ``dates`` as a Spark application (spark-submit); returns the sorted dates."""
     from opslake.config import load_settings
@@ -133,6 +144,7 @@ __all__ = [
     "TAGS",
     "catalog_name",
     "default_args",
+    "gate",
     "ingest_dates",
     "ingest_schedule",
     "land",

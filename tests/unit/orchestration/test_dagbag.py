@@ -109,7 +109,7 @@ def test_every_dag_has_owner_tags_docs_retries_backoff_timeout_and_a_failure_cal
         assert "opslake" in dag["tags"], name
         assert dag["doc_md"].strip(), name
         for task_id, task in dag["tasks"].items():
-            assert task["retries"] == 3, (name, task_id)
+            assert task["retries"] == (0 if task_id == "quality_gate" else 3), (name, task_id)
             assert task["backoff"] == 2.0, (name, task_id)
             assert task["timeout_s"] and task["timeout_s"] > 0, (name, task_id)
             assert task["on_failure"], (name, task_id)
@@ -132,9 +132,9 @@ def test_telemetry_ingest_runs_on_its_configured_cron_and_updates_the_ingest_ass
     dag = parsed["dags"]["telemetry_ingest"]
     assert dag["timetable"] == "CronDataIntervalTimetable"  # runs have a real data interval
     assert dag["cron"] == "*/5 * * * *"  # OPSLAKE_INGEST_SCHEDULE set by the fixture
-    assert list(dag["tasks"]) == ["land_batch", "ingest"]
+    assert list(dag["tasks"]) == ["land_batch", "quality_gate", "ingest"]
     assert dag["tasks"]["ingest"]["outlets"] == sorted(a.uri for a in outlets("ingest"))
-    assert dag["tasks"]["land_batch"]["outlets"] == []
+    assert dag["tasks"]["land_batch"]["outlets"] == dag["tasks"]["quality_gate"]["outlets"] == []
 
 
 def test_default_ingest_schedule_is_every_15_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
