@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -94,9 +94,8 @@ def _qualified(ctx: StepContext, step: Step) -> dict[str, dict[str, list[str]]]:
     }  # fmt: skip
 
 
-def _write_all(ctx: StepContext, step: Step, outputs: dict[str, DataFrame] | object) -> None:
+def _write_all(ctx: StepContext, step: Step, outputs: Mapping[str, DataFrame]) -> None:
     """Write every output; they are different tables, so their commits run concurrently."""
-    assert isinstance(outputs, dict)
 
     def write(key: str) -> None:
         spec, name, frame = TABLES[key], ctx.name(key), outputs[key]
