@@ -23,6 +23,7 @@ from openlineage.client.facet_v2 import (
     RunFacet,
     column_lineage_dataset,
     error_message_run,
+    schema_dataset,
 )
 from openlineage.client.serde import Serde
 
@@ -94,6 +95,7 @@ class LineageRecorder:
         raw_inputs: Sequence[str] = (),
         raw_outputs: Sequence[str] = (),
         column_lineage: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+        schemas: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     ) -> Iterator[str]:
         """Context manager: START on entry, COMPLETE on success, FAIL on error.
 
@@ -108,20 +110,36 @@ class LineageRecorder:
             raw_outputs: landing paths written.
             column_lineage: per output table, per column, the ``<input table>.<column>`` names it
                 is computed from (a ``columnLineage`` facet on that output).
+            schemas: ``(column, type)`` per table, sent as ``schema`` facets (Marquez keeps column
+                lineage only between fields it knows from a schema).
 
         Yields:
             The run id (a UUID string) shared by the run's events.
         """
         run_id = str(uuid.uuid4())
-        ins = [InputDataset(namespace=self.catalog_ns, name=self.table(t)) for t in inputs]
-        ins += [InputDataset(namespace=self.raw_ns, name=p) for p in raw_inputs]
+        known = schemas or {}
         columns = column_lineage or {}
+
+        def facets(table: str) -> dict[str, DatasetFacet] | None:
+            found: dict[str, DatasetFacet] = {}
+            if table in known:
+                found["schema"] = schema_dataset.SchemaDatasetFacet(
+                    fields=[
+                        schema_dataset.SchemaDatasetFacetFields(name=name, type=kind)
+                        for name, kind in known[table]
+                    ]
+                )
+            if table in columns:
+                found.update(self._column_facets(columns[table]))
+            return found or None
+
+        ins = [
+            InputDataset(namespace=self.catalog_ns, name=self.table(t), facets=facets(t))
+            for t in inputs
+        ]
+        ins += [InputDataset(namespace=self.raw_ns, name=p) for p in raw_inputs]
         outs = [
-            OutputDataset(
-                namespace=self.catalog_ns,
-                name=self.table(t),
-                facets=self._column_facets(columns[t]) if t in columns else None,
-            )
+            OutputDataset(namespace=self.catalog_ns, name=self.table(t), facets=facets(t))
             for t in outputs
         ]
         outs += [OutputDataset(namespace=self.raw_ns, name=p) for p in raw_outputs]

@@ -65,6 +65,10 @@ def run_step(
         [ctx.name(k) for k in step.outputs],
         raw_inputs=step.raw_inputs,
         column_lineage=_qualified(ctx, step),
+        schemas={
+            ctx.name(key): [(f.name, str(f.type)) for f in TABLES[key].schema]
+            for key in (*step.inputs, *step.outputs)
+        },
     ):
         try:
             outputs = step.compute(ctx)
