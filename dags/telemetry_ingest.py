@@ -19,6 +19,7 @@ from opslake.orchestration.tasks import (
     default_args,
     gate,
     ingest_dates,
+    ingest_end_date,
     ingest_schedule,
     land,
     spark_step,
@@ -34,6 +35,7 @@ OUTLETS = [Asset(name=a.name, uri=a.uri) for a in outlets(STEP, catalog_name())]
     # Data intervals (previous tick .. this tick): each run lands and ingests exactly its interval.
     schedule=CronDataIntervalTimetable(ingest_schedule(), timezone="UTC"),
     start_date=START_DATE,
+    end_date=ingest_end_date(),
     catchup=False,
     max_active_runs=1,
     tags=[*TAGS, "ingest"],

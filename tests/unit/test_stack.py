@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import socket
 import stat
@@ -9,12 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from opslake.config import REPO_ROOT, Settings, load_settings
 from opslake.exceptions import ConfigError, ServiceUnavailableError
 from opslake.lake.preflight import endpoints, require, require_services, trino_endpoint
 from opslake.stack import manager
-from opslake.stack.services import SERVICES, Launch, Service, trino_env
+from opslake.stack.service import Launch, Service
+from opslake.stack.services import SERVICES, trino_env
 
 
 def _free_port() -> int:
@@ -38,9 +42,25 @@ def test_secrets_are_generated_once_private_and_random(tmp_path: Path) -> None:
         "OPSLAKE_CATALOG_PASSWORD",
         "OPSLAKE_S3_ACCESS_KEY",
         "OPSLAKE_S3_SECRET_KEY",
+        "OPSLAKE_AIRFLOW_ADMIN_PASSWORD",
+        "OPSLAKE_AIRFLOW_FERNET_KEY",
+        "OPSLAKE_AIRFLOW_SECRET_KEY",
+        "OPSLAKE_AIRFLOW_JWT_SECRET",
     }
     assert all(len(v) >= 16 for v in values.values())
+    assert len(base64.urlsafe_b64decode(values["OPSLAKE_AIRFLOW_FERNET_KEY"])) == 32
     assert not set(values.values()) & set(other.splitlines())
+
+
+def test_a_credential_added_later_is_appended_and_the_old_ones_kept(tmp_path: Path) -> None:
+    path = manager.ensure_secrets(tmp_path)
+    old = "OPSLAKE_CATALOG_PASSWORD=kept-from-an-older-stack\nOPSLAKE_S3_SECRET_KEY=also-kept\n"
+    path.write_text(old)
+    values = _parse(manager.ensure_secrets(tmp_path).read_text())
+    assert values["OPSLAKE_CATALOG_PASSWORD"] == "kept-from-an-older-stack"
+    assert values["OPSLAKE_S3_SECRET_KEY"] == "also-kept"
+    assert len(values["OPSLAKE_AIRFLOW_ADMIN_PASSWORD"]) >= 16
+    assert len(values) == 7
 
 
 def test_stack_profile_without_credentials_is_a_config_error(
@@ -111,6 +131,8 @@ def test_service_ports_match_the_architecture() -> None:
     assert ports == {
         "postgres": (5432,), "minio": (9000, 9001), "trino": (8090,), "marquez": (5000, 5001),
         "marquez-web": (3000,), "spark-master": (7077, 8081), "spark-worker": (8084,),
+        "airflow-api-server": (8082,), "airflow-scheduler": (), "airflow-dag-processor": (),
+        "airflow-triggerer": (),
     }  # fmt: skip
     config = (REPO_ROOT / "deploy" / "trino" / "etc" / "config.properties").read_text()
     assert "http-server.http.port=8090" in config
@@ -136,3 +158,27 @@ def test_a_service_that_exits_during_start_up_is_reported_at_once(tmp_path: Path
     with pytest.raises(ServiceUnavailableError, match="process exited during start-up"):
         manager.start_service(settings, _sleeper(["false"], healthy=False))
     assert time.monotonic() - started < 5  # not the 20 s start timeout
+
+
+def test_airflow_listens_on_loopback_only_and_runs_no_log_servers(tmp_path: Path) -> None:
+    from opslake.stack import airflow
+
+    keys = {k: SecretStr("x" * 20) for k in ("airflow_fernet_key", "airflow_secret_key",
+                                              "airflow_jwt_secret")}  # fmt: skip
+    settings = Settings(stack_dir=tmp_path, lineage_transport="http", **keys)
+    env = airflow.airflow_env(settings)
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert env["AIRFLOW__API__BASE_URL"] == "http://127.0.0.1:8082/datalake/airflow"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__PARALLELISM"] == "4"
+    assert env["OPSLAKE_STACK_DIR"] == str(tmp_path.resolve())
+    assert json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"])["url"] == settings.lineage_url
+    for service in (airflow.SCHEDULER, airflow.TRIGGERER):  # 8793/8794 would bind 0.0.0.0
+        assert "--skip-serve-logs" in service.prepare(settings).argv
+
+
+def test_airflow_without_generated_keys_names_the_fix(tmp_path: Path) -> None:
+    from opslake.stack import airflow
+
+    with pytest.raises(ServiceUnavailableError, match="run `opslake stack up`"):
+        airflow.airflow_env(Settings(stack_dir=tmp_path))

@@ -19,12 +19,16 @@ from pydantic import SecretStr
 from opslake.config import Settings, data_path
 from opslake.exceptions import ConfigError
 from opslake.lake.session import catalog_conf, split_secrets
-from opslake.stack import install, manager, services
+from opslake.stack import airflow, install, manager, services
 
 SECRETS = {
     "catalog_password": "PG-pass-3f9a1c",
     "s3_access_key": "opslake-AK-77e2",
     "s3_secret_key": "S3-secret-0b5d48",
+    "airflow_admin_password": "AF-admin-91c2e0",
+    "airflow_fernet_key": "AF-fernet-5d1e77",
+    "airflow_secret_key": "AF-secret-0c4b19",
+    "airflow_jwt_secret": "AF-jwt-a8e3f2",
 }
 
 
@@ -66,6 +70,7 @@ def commands(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[list[str]]
 
     fake = tmp_path / "installed"
     monkeypatch.setattr(services, "subprocess", _Module(subprocess, run=run))
+    monkeypatch.setattr(airflow, "subprocess", _Module(subprocess, run=run))
     monkeypatch.setattr(services, "shutil", _Module(shutil, chown=lambda *a, **k: None))
     monkeypatch.setattr(install, "postgres_bin_dir", lambda *a, **k: fake / "pg" / "bin")
     monkeypatch.setattr(install, "minio_binary", lambda *a, **k: fake / "minio")
@@ -95,6 +100,8 @@ def test_no_service_gets_a_secret_on_its_command_line(
         "marquez",
         "spark-master",
         "spark-worker",
+        "airflow-api-server",
+        "airflow-scheduler",
     }
     for name, launch in launches.items():
         assert _leaks(launch.argv) == [], name
@@ -106,6 +113,10 @@ def test_no_service_gets_a_secret_on_its_command_line(
     assert launches["minio"].env["MINIO_ROOT_PASSWORD"] == SECRETS["s3_secret_key"]
     assert launches["trino"].env["OPSLAKE_CATALOG_PASSWORD"] == SECRETS["catalog_password"]
     assert launches["marquez"].env["POSTGRES_PASSWORD"] == SECRETS["catalog_password"]
+    scheduler = launches["airflow-scheduler"].env
+    assert scheduler["AIRFLOW__CORE__FERNET_KEY"] == SECRETS["airflow_fernet_key"]
+    assert SECRETS["catalog_password"] in scheduler["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert any(c[1:3] == ["db", "migrate"] for c in commands)  # `airflow db migrate`, no secret
 
 
 def test_postgres_bootstrap_passes_the_password_in_the_environment(
@@ -118,6 +129,7 @@ def test_postgres_bootstrap_passes_the_password_in_the_environment(
         return subprocess.CompletedProcess(argv, 0, "", "")
 
     monkeypatch.setattr(services, "subprocess", _Module(subprocess, run=run))
+    monkeypatch.setattr(airflow, "subprocess", _Module(subprocess, run=run))
     monkeypatch.setattr(install, "postgres_bin_dir", lambda *a, **k: tmp_path / "bin")
     services.SERVICES["postgres"].bootstrap(settings)
     [(argv, env)] = calls

@@ -28,12 +28,12 @@ TAGS = ("opslake",)
 
 
 def default_args(timeout: dt.timedelta = dt.timedelta(minutes=45)) -> dict[str, Any]:
-    """Task defaults of every DAG: owner, retries with exponential backoff (1, 2, 4 min, at most 15),
-    an execution timeout, and the failure callback."""
+    """Task defaults of every DAG: owner, retries with exponential backoff (1, 2, 4 min, at most 15;
+    the first delay is ``OPSLAKE_RETRY_DELAY_S``), an execution timeout, and the failure callback."""
     return {
         "owner": "opslake",
         "retries": 3,
-        "retry_delay": dt.timedelta(minutes=1),
+        "retry_delay": dt.timedelta(seconds=float(os.environ.get("OPSLAKE_RETRY_DELAY_S", "60"))),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": dt.timedelta(minutes=15),
         "execution_timeout": timeout,
@@ -55,6 +55,16 @@ def step_doc(step: str) -> str:
 def ingest_schedule() -> str:
     """Cron schedule of ``telemetry_ingest`` (``OPSLAKE_INGEST_SCHEDULE``, every 15 minutes by default)."""
     return os.environ.get("OPSLAKE_INGEST_SCHEDULE", DEFAULT_INGEST_SCHEDULE)
+
+
+def ingest_end_date() -> dt.datetime | None:
+    """Last data interval end of ``telemetry_ingest`` (``OPSLAKE_INGEST_END_DATE``, YYYY-MM-DD), or None.
+
+    Set, it closes the schedule: no run is scheduled after it, while manual runs and backfills inside
+    it still run (re-processing a past window, the stack tests).
+    """
+    value = os.environ.get("OPSLAKE_INGEST_END_DATE")
+    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC) if value else None
 
 
 def catalog_name() -> str:
@@ -91,7 +101,10 @@ def land(start: dt.datetime, end: dt.datetime) -> dict[str, int]:
     from opslake.config import load_settings
     from opslake.orchestration.landing import land_interval
 
-    result = land_interval(load_settings(), start, end)
+    settings = load_settings()
+    result = land_interval(
+        settings, start, end, settings.generator_nodes, settings.generator_workloads_per_day
+    )
     logger.info("landed %s for %s .. %s", result.rows_written, start, end)
     return result.rows_written
 
@@ -112,6 +125,7 @@ def spark_step(step: str, dates: Sequence[str]) -> list[str]:
     from opslake.config import load_settings
     from opslake.lake.java import find_java_home
     from opslake.lake.session import spark_conf, split_secrets
+    from opslake.orchestration.lineage import task_lineage_env
 
     settings = load_settings()
     public, _secret = split_secrets(spark_conf(settings))  # the driver sets secrets on its session
@@ -119,6 +133,7 @@ def spark_step(step: str, dates: Sequence[str]) -> list[str]:
         step, dates, settings.spark_master, profile=settings.profile, conf=public
     )
     env = spark_submit_env(os.environ, java_home=str(find_java_home()))
+    env.update(task_lineage_env())  # the job's lineage runs get this task's run as their parent
     run_submit(argv, env, logger)
     return sorted(set(dates))
 
@@ -146,6 +161,7 @@ __all__ = [
     "default_args",
     "gate",
     "ingest_dates",
+    "ingest_end_date",
     "ingest_schedule",
     "land",
     "log_failure",

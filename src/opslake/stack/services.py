@@ -10,10 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,39 +18,11 @@ from opslake.exceptions import ServiceUnavailableError
 from opslake.lake.java import find_java_home
 from opslake.lake.storage import StorageOptions, s3_filesystem
 from opslake.stack import install
+from opslake.stack.airflow import AIRFLOW_SERVICES
+from opslake.stack.service import Launch, Service, http_ok
 
 DEPLOY = data_path("deploy")  # the service configs docker-compose mounts, shipped in the package
 BUCKETS = ("raw", "lake")
-
-
-@dataclass(frozen=True)
-class Launch:
-    """A process to start: command line, extra environment, and the signal that stops it cleanly."""
-
-    argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)
-    stop_signal: str = "SIGTERM"
-    note: str = ""  # what `stack up` tells the user, e.g. which source an install came from
-
-
-@dataclass(frozen=True)
-class Service:
-    """One native service of the stack."""
-
-    name: str
-    ports: tuple[int, ...]
-    start_timeout_s: float
-    prepare: Callable[[Settings], Launch]  # install (cached) + write config; returns the launch
-    healthy: Callable[[Settings], bool]
-    bootstrap: Callable[[Settings], None] = lambda settings: None  # after healthy: DBs, buckets
-
-
-def _http_ok(url: str, timeout: float = 2.0) -> bytes | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return bytes(resp.read()) if resp.status == 200 else None
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
 
 
 def _as_postgres_user(argv: list[str]) -> list[str]:
@@ -157,7 +125,7 @@ def _prepare_minio(settings: Settings) -> Launch:
 
 
 def _minio_healthy(settings: Settings) -> bool:
-    return _http_ok("http://127.0.0.1:9000/minio/health/live") is not None
+    return http_ok("http://127.0.0.1:9000/minio/health/live") is not None
 
 
 def _bootstrap_minio(settings: Settings) -> None:
@@ -204,7 +172,7 @@ def _prepare_trino(settings: Settings) -> Launch:
 
 
 def _trino_healthy(settings: Settings) -> bool:
-    body = _http_ok(f"http://{settings.trino_host}:{settings.trino_port}/v1/info")
+    body = http_ok(f"http://{settings.trino_host}:{settings.trino_port}/v1/info")
     return body is not None and json.loads(body).get("starting") is False
 
 
@@ -243,7 +211,7 @@ def _prepare_marquez(settings: Settings) -> Launch:
 
 
 def _marquez_healthy(settings: Settings) -> bool:
-    return _http_ok(f"http://127.0.0.1:{MARQUEZ_ADMIN_PORT}/healthcheck") is not None
+    return http_ok(f"http://127.0.0.1:{MARQUEZ_ADMIN_PORT}/healthcheck") is not None
 
 
 def _prepare_marquez_web(settings: Settings) -> Launch:
@@ -263,8 +231,8 @@ def _prepare_marquez_web(settings: Settings) -> Launch:
 def _marquez_web_healthy(settings: Settings) -> bool:
     # The proxy is part of health: the page is useless if /api does not reach the API.
     base = f"http://127.0.0.1:{MARQUEZ_WEB_PORT}"
-    return _http_ok(f"{base}/healthcheck") == b"OK" and (
-        _http_ok(f"{base}/api/v1/namespaces") is not None
+    return http_ok(f"{base}/healthcheck") == b"OK" and (
+        http_ok(f"{base}/api/v1/namespaces") is not None
     )
 
 
@@ -313,7 +281,7 @@ def _prepare_spark_worker(settings: Settings) -> Launch:
 
 def spark_master_state() -> dict[str, Any] | None:
     """The master's JSON status (workers, running and completed applications), or None if down."""
-    body = _http_ok(f"http://127.0.0.1:{SPARK_MASTER_UI_PORT}/json/")
+    body = http_ok(f"http://127.0.0.1:{SPARK_MASTER_UI_PORT}/json/")
     return dict(json.loads(body)) if body is not None else None
 
 
@@ -348,7 +316,11 @@ SPARK_WORKER = Service(
 )
 
 # Start order: dependencies first (Trino and Marquez need PostgreSQL; Trino's catalog needs MinIO;
-# Marquez web proxies to the Marquez API; a worker registers with the master).
+# Marquez web proxies to the Marquez API; a worker registers with the master; Airflow keeps its
+# metadata in PostgreSQL and its tasks use all of the above).
 SERVICES: dict[str, Service] = {
-    s.name: s for s in (POSTGRES, MINIO, TRINO, MARQUEZ, MARQUEZ_WEB, SPARK_MASTER, SPARK_WORKER)
-}
+    s.name: s
+    for s in (
+        POSTGRES, MINIO, TRINO, MARQUEZ, MARQUEZ_WEB, SPARK_MASTER, SPARK_WORKER, *AIRFLOW_SERVICES,
+    )
+}  # fmt: skip
