@@ -5,11 +5,15 @@ target), counted, and the event goes to the local spool for ``opslake lineage re
 the recorder spools the rest of its events without trying the transport again, so an unreachable
 Marquez costs one connect timeout per run, not per event, and the spool keeps every run's events in
 order. Neither a transport nor a spool failure is ever raised over a committed job or a job's own error.
+
+A run started by another run (a Spark job launched by an Airflow task) carries that run as its
+``parent`` facet, with the root of the hierarchy (the DAG run): see ``opslake.lineage.parent``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,6 +32,7 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 
 from opslake.config import Settings
+from opslake.lineage.parent import ParentRun, parent_from_env
 from opslake.lineage.spool import Spool
 from opslake.lineage.transport import Sender, describe_failure, make_sender
 
@@ -52,7 +57,11 @@ class LineageRecorder:
     """Emits job-level run events for one pipeline run (or one spark-submit job)."""
 
     def __init__(
-        self, settings: Settings, sender: Sender | None = None, spool: Spool | None = None
+        self,
+        settings: Settings,
+        sender: Sender | None = None,
+        spool: Spool | None = None,
+        parent: ParentRun | None = None,
     ) -> None:
         """Build a recorder for ``settings``.
 
@@ -60,6 +69,9 @@ class LineageRecorder:
             settings: namespace, catalog, raw root, transport and spool location.
             sender: overrides the transport the settings name.
             spool: overrides the spool at ``settings.lineage_spool_file``.
+            parent: the run that started this process's runs; by default the one handed down in
+                ``OPENLINEAGE_PARENT_ID`` / ``OPENLINEAGE_ROOT_PARENT_ID`` (set by the Airflow task
+                that spark-submits the job), if any. Every event then carries it as its ``parent``.
 
         Raises:
             ConfigError: when ``lineage_transport`` names no known transport.
@@ -70,6 +82,7 @@ class LineageRecorder:
         self.sender = sender or make_sender(settings)
         self.spool = spool or Spool(settings.lineage_spool_file)
         self.counts = LineageCounts()
+        self.parent = parent if parent is not None else parent_from_env(os.environ)
         self._spooling = False
         try:
             waiting = len(self.spool.read())
@@ -220,6 +233,8 @@ class LineageRecorder:
         error: BaseException | None,
     ) -> RunEvent:
         facets: dict[str, RunFacet] = {}
+        if self.parent is not None:
+            facets["parent"] = self.parent.facet()
         if error is not None:
             facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
                 message=f"{type(error).__name__}: {error}"[:MAX_ERROR_MESSAGE_CHARS],
