@@ -52,7 +52,9 @@ def openlineage_transport(settings: Settings) -> dict[str, Any]:
         ConfigError: ``lineage_transport`` names no known transport.
     """
     if settings.lineage_transport == "file":
-        return {"type": "file", "log_file_path": str(settings.lineage_file), "append": True}
+        # Absolute: Airflow components and task processes need not share the caller's cwd.
+        path = str(settings.lineage_file.resolve())
+        return {"type": "file", "log_file_path": path, "append": True}
     if settings.lineage_transport == "http":
         return {
             "type": "http",

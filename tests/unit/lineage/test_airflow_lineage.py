@@ -45,7 +45,7 @@ def test_on_the_file_transport_airflow_appends_to_the_jobs_lineage_file(tmp_path
         "AIRFLOW__OPENLINEAGE__DISABLED": "False",
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "ops",
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
-            {"type": "file", "log_file_path": str(settings.lineage_file), "append": True}
+            {"type": "file", "log_file_path": str(settings.lineage_file.resolve()), "append": True}
         ),
     }
     settings.out_dir.mkdir(parents=True)
