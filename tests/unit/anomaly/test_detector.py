@@ -1,0 +1,121 @@
+"""The streaming detector: causal, quiet after a level shift, seasonal, events merged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opslake.anomaly.detector import (
+    DEFAULT_CONFIG,
+    alert_events,
+    detect,
+    detect_series,
+    envelope_exceedance,
+    season_rows,
+)
+
+STEP = pd.Timedelta(minutes=5)
+DAY = 288
+
+
+def _noise(n: int, seed: int = 0) -> np.ndarray:
+    return 50.0 + np.random.default_rng(seed).normal(0.0, 1.0, n)
+
+
+def _frame(values: np.ndarray) -> pd.DataFrame:
+    ts = pd.date_range("2024-01-01", periods=len(values), freq=STEP)
+    return pd.DataFrame({"timestamp": ts, "value": values})
+
+
+def test_appending_future_rows_never_changes_the_past() -> None:
+    rng = np.random.default_rng(7)
+    x = _noise(4000, 1) + 10.0 * np.sin(np.arange(4000) * 2 * np.pi / DAY)
+    x[1500] += 40.0
+    x[2600:] += 15.0
+    x[rng.integers(700, 4000, 25)] += rng.normal(0, 8, 25)
+    full = detect(x, DAY)
+    for cut in (900, 1501, 2000, 2700, 3999):
+        part = detect(x[:cut], DAY)
+        np.testing.assert_array_equal(part.score, full.score[:cut])
+        np.testing.assert_array_equal(part.exceeds, full.exceeds[:cut])
+        np.testing.assert_array_equal(part.alert_starts, full.alert_starts[:cut])
+    assert full.alert_starts.sum() >= 2  # the test has something to compare
+
+
+def test_level_shift_gives_one_alert_then_the_new_level_is_normal() -> None:
+    x = _noise(3000, 2)
+    x[1800:] += 20.0
+    found = detect(x)
+    assert [s for s, _, _ in found.events] == [1800]
+    _, end, peak = found.events[0]
+    assert peak == 1800 and end < 1800 + DEFAULT_CONFIG.cooldown_rows
+    assert not found.exceeds[end + 1 :].any()
+
+
+def test_stationary_noise_and_a_clean_daily_pattern_raise_no_alert() -> None:
+    assert detect(_noise(5000, 3)).events == []
+    daily = 50.0 + 20.0 * np.sin(np.arange(5000) * 2 * np.pi / DAY) + _noise(5000, 4) - 50.0
+    assert detect(daily, DAY).events == []
+
+
+def test_a_missing_daily_peak_is_caught_by_the_seasonal_feature() -> None:
+    t = np.arange(5000)
+    x = 20.0 * np.clip(np.sin(t * 2 * np.pi / DAY), 0, None) + np.random.default_rng(5).normal(
+        0, 0.3, 5000
+    )
+    day = 12 * DAY
+    x[day : day + DAY // 2] = np.random.default_rng(6).normal(
+        0, 0.3, DAY // 2
+    )  # the peak never comes
+    found = detect(x, DAY)
+    assert len(found.events) == 1
+    start, _, peak = found.events[0]
+    assert day <= start < day + DAY // 2
+    assert found.reason[peak] == 3  # "season"
+
+
+def test_alerts_merge_within_the_cooldown_and_reopen_after_it() -> None:
+    exceeds = np.zeros(1000, dtype=bool)
+    exceeds[[100, 101, 300, 700]] = True
+    score = np.arange(1000, dtype=float)
+    assert alert_events(exceeds, score, cooldown=250) == [(100, 300, 300), (700, 700, 700)]
+    assert alert_events(exceeds, score, cooldown=100) == [
+        (100, 101, 101),
+        (300, 300, 300),
+        (700, 700, 700),
+    ]
+
+
+def test_envelope_exceedance_units() -> None:
+    y = np.r_[np.tile([0.0, 1.0, 2.0, 3.0], 50), 5.0, -1.0]
+    ex = envelope_exceedance(y)
+    # Envelope [0, 3], IQR of 0..3 repeated = 2.25 - 0.75: 5 is (5 - 3) / 1.5 above. With the 5 in
+    # its history the last row's envelope is [0, 5] and its IQR 3 - 1: -1 is 1 / 2 below.
+    assert ex[-2] == pytest.approx(2 / 1.5)
+    assert ex[-1] == pytest.approx(1 / 2)
+    assert not ex[:-2].any()
+
+
+def test_detect_series_sorts_and_is_order_independent() -> None:
+    x = _noise(1500, 8)
+    x[1200] += 30.0
+    frame = _frame(x)
+    rows, events = detect_series(frame)
+    shuffled_rows, shuffled_events = detect_series(frame.sample(frac=1.0, random_state=0))
+    pd.testing.assert_frame_equal(rows, shuffled_rows)
+    pd.testing.assert_frame_equal(events, shuffled_events)
+    assert list(events["start_ts"]) == [frame["timestamp"][1200]]
+    assert events["reason"].iloc[0] in ("value", "diff", "std")
+    assert int(rows["alert_start"].sum()) == 1 and bool(rows["is_anomaly"][1200])
+
+
+def test_season_rows_from_the_first_steps() -> None:
+    ts = pd.date_range("2024-01-01", periods=400, freq="5min")
+    assert season_rows(ts, pd.Timedelta(days=1)) == 288
+    assert season_rows(ts[:2], pd.Timedelta(days=1)) == 0
+
+
+def test_detect_series_missing_column() -> None:
+    with pytest.raises(KeyError, match="value"):
+        detect_series(pd.DataFrame({"timestamp": [1]}))
