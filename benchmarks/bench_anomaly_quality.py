@@ -2,29 +2,22 @@
 
 Synthetic fleets from the telemetry generator the pipeline lands (opslake.telemetry.generator,
 14 days per node, half the nodes with injected anomalies labelled over their whole extent; train
-seed 100, held-out test seeds 300-302) and the NAB artificialWithAnomaly files. Point level
-(sklearn.metrics) and event level (one alert = flagged points less than 1 h apart; a window is
-detected if any flagged point falls inside it). The baseline flags ``|x - mean| > 3 std`` of each
-raw series (per node and metric), computed in the same process.
+seed 100, held-out test seeds 300-302): point level (sklearn.metrics) and event level (one alert =
+flagged points less than 1 h apart; a window is detected if any flagged point falls inside it). The
+baseline flags ``|x - mean| > 3 std`` of each raw series (per node and metric), computed in the same
+process. The public NAB corpus is measured by :mod:`benchmarks.nab` (issue 10's window metric and
+NAB's standard score per set, beside 3-sigma, a naive IsolationForest and the published detectors).
 """
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import BenchRow, Timer, bench_data_dir, write_results
-from opslake.anomaly import score, score_series, train, window_features
-from opslake.anomaly.evaluation import (
-    combine,
-    event_metrics,
-    label_windows,
-    nab_score,
-    nab_windows,
-    precision_recall_f1,
-)
+from benchmarks import nab
+from benchmarks.common import BenchRow, Timer, write_results
+from opslake.anomaly import score, train, window_features
+from opslake.anomaly.evaluation import combine, event_metrics, label_windows, precision_recall_f1
 from opslake.anomaly.features import METRICS
 from opslake.telemetry import GeneratorConfig, generate
 
@@ -127,60 +120,6 @@ def synthetic_rows(quick: bool) -> list[BenchRow]:
     return rows
 
 
-def nab_rows() -> list[BenchRow]:
-    """Quality on each NAB artificialWithAnomaly file and the mean over files."""
-    nab = bench_data_dir() / "nab"
-    files = sorted((nab / "data" / "artificialWithAnomaly").glob("*.csv"))
-    if not files:
-        return [BenchRow("nab", "skipped", 0.0, "", note=f"no NAB data under {nab}")]
-    windows_json = json.loads((nab / "labels" / "combined_windows.json").read_text())
-    rows: list[BenchRow] = []
-    per_file: list[tuple[dict[str, float], dict[str, float], float, float]] = []
-    for path in files:
-        df = pd.read_csv(path, parse_dates=["timestamp"])
-        windows = nab_windows(windows_json, path.name)
-        scored = score_series(df)
-        base = _three_sigma(scored["value"])
-        ts = scored["timestamp"]
-        ours_ev = event_metrics(ts[scored["is_anomaly"].to_numpy()], windows, max_gap=GAP)
-        base_ev = event_metrics(ts[base], windows, max_gap=GAP)
-        ours_nab = nab_score(ts, scored["is_anomaly"], windows)["normalized"]
-        base_nab = nab_score(ts, base, windows)["normalized"]
-        in_window = np.zeros(len(ts), dtype=bool)
-        for a, b in windows:
-            in_window |= ((ts >= a) & (ts <= b)).to_numpy()
-        ours_pt = precision_recall_f1(scored["is_anomaly"], in_window)
-        base_pt = precision_recall_f1(base, in_window)
-        bench = f"nab/{path.stem}"
-        rows += _rows(bench, ours_pt, base_pt, "point")
-        rows += _rows(bench, ours_ev, base_ev, "event")
-        rows.append(
-            BenchRow(
-                bench, "nab_standard", round(ours_nab, 2), "score", round(base_nab, 2), "3-sigma"
-            )
-        )
-        per_file.append((ours_ev, base_ev, ours_nab, base_nab))
-    for metric in ("precision", "recall", "f1"):
-        ours = float(np.mean([p[0][metric] for p in per_file]))
-        base = float(np.mean([p[1][metric] for p in per_file]))
-        rows.append(
-            BenchRow(
-                "nab/mean", f"event_{metric}", round(ours, 4), "ratio", round(base, 4), "3-sigma"
-            )
-        )
-    rows.append(
-        BenchRow(
-            "nab/mean",
-            "nab_standard",
-            round(float(np.mean([p[2] for p in per_file])), 2),
-            "score",
-            round(float(np.mean([p[3] for p in per_file])), 2),
-            "3-sigma",
-        )
-    )
-    return rows
-
-
 def run(quick: bool = False) -> list[BenchRow]:
     """All rows of the anomaly quality benchmark.
 
@@ -188,9 +127,10 @@ def run(quick: bool = False) -> list[BenchRow]:
         quick: Fewer synthetic nodes and one test seed.
 
     Returns:
-        Benchmark rows (value vs same-process 3-sigma baseline).
+        Benchmark rows (value vs same-process 3-sigma baseline); the NAB rows of
+        :mod:`benchmarks.nab` (window metric and NAB score per set, opslake and baselines).
     """
-    return synthetic_rows(quick) + nab_rows()
+    return synthetic_rows(quick) + nab.run(quick)
 
 
 if __name__ == "__main__":
@@ -202,5 +142,6 @@ if __name__ == "__main__":
         print(
             f"{r.benchmark:42s} {r.metric:18s} {r.value:>9} base={r.baseline!s:>8} {ratio:>7} {r.note}"
         )
+    print(nab.table(result))
     if "--write" in sys.argv:
         print(write_results(NAME, result))

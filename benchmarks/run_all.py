@@ -66,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {len(rows)} rows in {time.perf_counter() - started:.0f}s", flush=True)
     # The table always shows the latest result of every benchmark, so a partial re-run keeps the rest.
     table = markdown({name: load_results(name) for name in BENCHES})
+    anomaly = load_results("anomaly_quality")
+    if any(r.benchmark.startswith("nab/") for r in anomaly):
+        from benchmarks.nab import table as nab_table
+
+        # The NAB comparison per set, as issue 10 asks: opslake beside the same-process baselines.
+        table += "\n## Anomaly detection on the public NAB corpus (window metric, NAB standard)\n\n"
+        table += nab_table(anomaly) + "\n"
     (RESULTS_DIR / "RESULTS.md").write_text(table)
     print(table)
     return 0
