@@ -1,6 +1,7 @@
 """Anomaly jobs: features per node (applyInPandas) stored once, one IsolationForest per scope trained in
 parallel (applyInPandas), versioned model artifacts in object storage, scoring the stored features with
-broadcast models (mapInArrow).
+broadcast models (mapInArrow); alert events per node and metric from the streaming detector
+(applyInPandas over the metrics with a look-back, see :func:`events`).
 
 Reads are bounded by the run's dates; the model that scores a window is the one trained on that window
 (or, when scoring alone, the latest trained on data up to the window's end), never a later one.
@@ -19,12 +20,20 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
 from opslake.anomaly import AnomalyModel, score, train, window_features
+from opslake.anomaly.detector import DEFAULT_CONFIG, detect_series
 from opslake.anomaly.evaluation import scores_from_counts
+from opslake.anomaly.features import METRICS
 from opslake.anomaly.model import from_bytes, to_bytes
 from opslake.exceptions import NoDataError
 from opslake.lake.storage import StorageOptions, join, open_uri
 from opslake.lake.tables import spark_schema, struct_of
-from opslake.pipeline.tables import ANOMALIES, ANOMALY_FEATURES, ANOMALY_MODELS, MODEL_FEATURES
+from opslake.pipeline.tables import (
+    ANOMALIES,
+    ANOMALY_EVENTS,
+    ANOMALY_FEATURES,
+    ANOMALY_MODELS,
+    MODEL_FEATURES,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -36,6 +45,11 @@ logger = logging.getLogger(__name__)
 KEY_COLUMNS = ("ts", "node_id", "provider", "region")
 MODEL_COLUMNS = MODEL_FEATURES
 LOOKBACK_DAYS = 1  # history read before the first date so rolling windows are warm
+#: History read before the first date for alert events: the detector's envelope spans 1000 rows
+#: (3.5 days at 5 min) of a feature that itself looks one day back, so 5 days make the events of a
+#: date the same whether it is scored alone or inside a longer run.
+EVENT_LOOKBACK_DAYS = 5
+EVENT_SCHEMA = pa.schema([f for f in ANOMALY_EVENTS.schema if f.name != "dt"])
 TRAINED = pa.schema(
     [("scope", pa.string()), ("n_rows", pa.int64()), ("threshold", pa.float64()),
      ("model", pa.binary())]
@@ -200,7 +214,42 @@ def compute_score(ctx: StepContext) -> dict[str, DataFrame]:
 
     feats = ctx.read(ANOMALY_FEATURES.key).select(*KEY_COLUMNS, *MODEL_COLUMNS)
     scored = feats.mapInArrow(score_partition, from_arrow_schema(ANOMALY_SCHEMA))
-    return {ANOMALIES.key: scored}
+    return {ANOMALIES.key: scored, ANOMALY_EVENTS.key: events(ctx)}
+
+
+def series_events(frame: pd.DataFrame) -> pd.DataFrame:
+    """Alert events of ONE node metric (``ts, node_id, provider, region, metric, value`` rows).
+
+    The same :func:`~opslake.anomaly.detector.detect_series` the NAB benchmark measures; rows are
+    sorted by ``ts`` inside it, so the result does not depend on how Spark grouped or ordered them.
+    """
+    if frame.empty:
+        return pd.DataFrame({name: [] for name in EVENT_SCHEMA.names})
+    _, found = detect_series(frame, value="value", ts="ts", config=DEFAULT_CONFIG)
+    for key in ("node_id", "provider", "region", "metric"):
+        found[key] = frame[key].iloc[0]
+    result: pd.DataFrame = found[EVENT_SCHEMA.names]
+    return result
+
+
+def events(ctx: StepContext) -> DataFrame:
+    """Alert events per node and metric that start on the run's dates (``dt`` = start date)."""
+    from pyspark.sql import functions as F
+
+    metrics = ctx.read("telemetry.node_metrics", lookback_days=EVENT_LOOKBACK_DAYS)
+    long = metrics.select(
+        "ts", "node_id", "provider", "region", *[F.col(m).cast("double") for m in METRICS]
+    ).unpivot(
+        ["ts", "node_id", "provider", "region"], list(METRICS), "metric", "value"
+    )  # fmt: skip
+    found = long.groupBy("node_id", "metric").applyInPandas(
+        series_events, spark_schema(EVENT_SCHEMA)
+    )
+    day = F.to_date("start_ts")
+    on_dates: DataFrame = found.where(day.isin(list(ctx.dates))).select(
+        day.alias("dt"), *EVENT_SCHEMA.names
+    )
+    return on_dates
 
 
 def summarize_score(ctx: StepContext) -> dict[str, Any]:
@@ -225,11 +274,14 @@ def summarize_score(ctx: StepContext) -> dict[str, Any]:
     assert row is not None
     tp, fp, fn = (int(row[k] or 0) for k in ("tp", "fp", "fn"))
     scores = scores_from_counts(tp, fp, fn)
+    n_events = ctx.spark.table(ctx.name(ANOMALY_EVENTS.key)).where(in_dates).count()
     return {
         "rows": int(row["rows"]), "flagged": tp + fp, "labelled": tp + fn,
         "precision": scores["precision"], "recall": scores["recall"], "f1": scores["f1"],
         "model_version": ctx.scratch["version"],
-        "rows_written": {ctx.name(ANOMALIES.key): int(row["rows"])},
+        "alert_events": n_events,
+        "rows_written": {ctx.name(ANOMALIES.key): int(row["rows"]),
+                         ctx.name(ANOMALY_EVENTS.key): n_events},
     }  # fmt: skip
 
 

@@ -94,9 +94,11 @@ PIPELINE: tuple[Step, ...] = (
             "analytics.anomaly_features",
             "analytics.anomaly_models",
             "telemetry.anomaly_labels",
+            "telemetry.node_metrics",
         ),
-        outputs=("analytics.anomalies",),
-        doc="score the stored features with the broadcast models of the run's window",
+        outputs=("analytics.anomalies", "analytics.anomaly_events"),
+        doc="score the stored features with the broadcast models of the run's window; alert events "
+        "per node and metric from the streaming detector",
     ),
     Step(
         name="carbon",

@@ -112,6 +112,15 @@ ANOMALIES = TableSpec(
     ),
     doc="anomaly score per node and interval",
 )  # fmt: skip
+ANOMALY_EVENTS = TableSpec(
+    "analytics.anomaly_events",
+    _schema(
+        ("dt", pa.date32()), ("node_id", STR), ("provider", STR), ("region", STR), ("metric", STR),
+        ("start_ts", TS), ("end_ts", TS), ("peak_ts", TS), ("peak_score", F64), ("rows", I64),
+        ("reason", STR), ("detector_version", STR),
+    ),
+    doc="alerts: a node metric's consecutive exceedances merged into one event (dt = start date)",
+)  # fmt: skip
 
 EMISSION_COLUMNS = (
     "compute_kwh", "memory_kwh", "storage_kwh", "network_kwh", "total_kwh",
@@ -149,7 +158,7 @@ TABLES: dict[str, TableSpec] = {
     t.key: t
     for t in (
         NODE_METRICS, WORKLOADS, NODE_POOLS, GRID_INTENSITY, ANOMALY_LABELS, REJECTS_TABLE,
-        PLACEMENTS, PLACEMENT_RUNS, ANOMALY_FEATURES, ANOMALY_MODELS, ANOMALIES,
+        PLACEMENTS, PLACEMENT_RUNS, ANOMALY_FEATURES, ANOMALY_MODELS, ANOMALIES, ANOMALY_EVENTS,
         CARBON_USAGE, CARBON_DAILY, CARBON_RECOMMENDATIONS,
     )
 }  # fmt: skip
