@@ -96,16 +96,23 @@ def run_dates(
     raise ValueError("no dates: trigger with conf {'dates': [...]} or through its Assets")
 
 
-def land(start: dt.datetime, end: dt.datetime) -> dict[str, int]:
-    """Land the configured source's batch for the data interval ``[start, end)``."""
+def land(start: dt.datetime, end: dt.datetime, drop: str | None = None) -> dict[str, int]:
+    """Land the batch of the data interval ``[start, end)``: the export in the folder ``drop`` (a
+    manual trigger's ``conf["drop"]``, else ``OPSLAKE_INGEST_DROP``), or the generator's rows."""
     from opslake.config import load_settings
+    from opslake.orchestration.drop import land_drop
     from opslake.orchestration.landing import land_interval
 
     settings = load_settings()
-    result = land_interval(
-        settings, start, end, settings.generator_nodes, settings.generator_workloads_per_day
-    )
-    logger.info("landed %s for %s .. %s", result.rows_written, start, end)
+    drop = drop or os.environ.get("OPSLAKE_INGEST_DROP")
+    if drop:
+        result = land_drop(settings, start, end, drop)
+    else:
+        result = land_interval(
+            settings, start, end, settings.generator_nodes, settings.generator_workloads_per_day
+        )
+    logger.info("landed %s for %s .. %s from %s", result.rows_written, start, end,
+                drop or "the generator")  # fmt: skip
     return result.rows_written
 
 
