@@ -15,6 +15,9 @@ from opslake.config import Settings
 from opslake.jobs.common import JobResult
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from opslake.lake.landing import LandedFile
     from opslake.quality.gate import GateResult
 
 DEFAULT_NODES = 200
@@ -73,81 +76,112 @@ def land_interval(
     return result
 
 
-# The table the gate judges before ingest (one suite so far; the other sources follow the same path).
-GATED_SOURCE = "node_metrics"
+# Share of bad rows each row-level expectation of the gate tolerates (the row-level quarantine rejects
+# those with a reason); more fails the batch.
 MAX_BAD_SHARE = 0.05
 
 
 def gate_interval(settings: Settings, start: dt.datetime, end: dt.datetime) -> GateResult:
     """Great-expectations gate on the interval's landed batch, before ingest writes anything.
 
-    The GX suite judges the batch as the table would hold it; each row-level expectation (keys,
-    ranges, interval) tolerates ``MAX_BAD_SHARE`` bad rows, which the row-level validation of ingest
-    rejects with a reason; the reconciliation rows in = accepted + rejected is checked on that
-    validation. On failure the batch's files of every source move to
-    ``<raw>/quarantine/<batch>/`` so no later ingest of the date picks them up (nothing accepted
-    earlier is touched), and the error names the table, the expectations and the counts.
+    Every source's batch is judged by its suites (``opslake.quality.gate``): the table-level checks
+    on the landed rows, and the reconciliation rows in = accepted + rejected on the row-level
+    validation; each row-level expectation tolerates ``MAX_BAD_SHARE`` bad rows. The Data Docs site
+    is rebuilt under ``<out_dir>/quality/data_docs/`` and its index is in the result. On failure
+    the batch's files of every source move to ``<raw>/quarantine/<batch>/`` (a day's snapshot
+    only if its own suite failed: earlier batches of the day share it) so no later ingest of the date
+    picks them up; nothing accepted earlier is touched. The error names the tables, the expectations
+    and the counts.
 
     Raises:
-        QualityGateError: the suite failed (the batch is quarantined).
+        QualityGateError: a suite failed (the batch is quarantined); ``error.result`` holds the
+            ``GateResult``.
     """
+    import dataclasses
+
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from opslake.lake.landing import list_landing
     from opslake.lake.storage import StorageOptions, open_uri
-    from opslake.quality.gate import Failure, GateResult, QualityGateError, run_gate
-    from opslake.quality.validation import validate
-
-    options = StorageOptions.from_settings(settings)
-    batch = batch_id(start, end)
-    dates = sorted({start.astimezone(dt.UTC).date().isoformat()})
-    files = [
-        f for f in list_landing(settings.raw_root, GATED_SOURCE, options, dates)
-        if f.uri.endswith(f"part-{batch}.parquet")
-    ]  # fmt: skip
-    frames = []
-    for landed in files:
-        fs, path = open_uri(landed.uri, options)
-        frames.append(pq.read_table(path, filesystem=fs).to_pandas())
-    raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    day = start.astimezone(dt.UTC).date()
-    # Judged as the table would hold it (with its dt); a few bad rows are the quarantine's business,
-    # more than MAX_BAD_SHARE of any check fails the batch.
-    result = run_gate(raw.assign(dt=day), GATED_SOURCE, start, end, accepted=len(raw),
-                      mostly=1.0 - MAX_BAD_SHARE)  # fmt: skip
-    if result.success:
-        # Reconciliation: the row-level validation accounts for every landed row.
-        checked = validate(raw, GATED_SOURCE, batch, now=pd.Timestamp(end))
-        if len(checked.accepted) + len(checked.rejects) != len(raw):
-            result = GateResult(result.table, len(raw), result.evaluated + 1, (
-                Failure("rows_in_equals_accepted_plus_rejected", "", None,
-                        f"{len(raw)} in, {len(checked.accepted)} accepted, "
-                        f"{len(checked.rejects)} rejected"),
-            ))  # fmt: skip
-    if not result.success:
-        quarantine(settings, batch, dates)
-        raise QualityGateError(f"{result.message()} (batch {batch} quarantined)")
-    return result
-
-
-def quarantine(settings: Settings, batch: str, dates: list[str]) -> list[str]:
-    """Move every landing file of ``batch`` under ``<raw>/quarantine/<batch>/``; returns the new URIs."""
-    from opslake.lake.landing import list_landing
-    from opslake.lake.storage import StorageOptions, join, open_uri
+    from opslake.quality.gate import (
+        Failure,
+        QualityGateError,
+        TableResult,
+        empty_frame,
+        read_frame,
+        run_gate,
+    )
     from opslake.telemetry.schemas import SOURCES
 
     options = StorageOptions.from_settings(settings)
+    batch = batch_id(start, end)
+    files = batch_files(settings, start, end)
+    frames: dict[str, pd.DataFrame] = {}
+    unreadable: dict[str, TableResult] = {}
+    for source, landed in files.items():
+        try:
+            parts = [read_frame(pq.read_table(path, filesystem=fs))
+                     for fs, path in (open_uri(f.uri, options) for f in landed)]  # fmt: skip
+        except (OSError, ValueError) as error:  # not Parquet, truncated: the file itself is bad
+            failure = Failure("parquet_file_readable", "", None, f"error: {error}")
+            unreadable[source] = TableResult(f"telemetry.{source}", 0, 0, 0, 1, (failure,))
+            continue
+        frames[source] = pd.concat(parts, ignore_index=True) if parts else empty_frame(source)
+    result = run_gate(
+        frames, start, end, batch, tolerance=MAX_BAD_SHARE, quality_dir=settings.out_dir / "quality"
+    )
+    if unreadable:
+        judged = {t.table: t for t in result.tables} | {t.table: t for t in unreadable.values()}
+        ordered = tuple(judged[f"telemetry.{s}"] for s in SOURCES if f"telemetry.{s}" in judged)
+        result = dataclasses.replace(result, tables=ordered)
+    if not result.success:
+        bad = [f for source, landed in files.items() for f in landed
+               if SOURCES[source][2] or not result.table(source).success]  # fmt: skip
+        result = dataclasses.replace(result, quarantined=tuple(quarantine(settings, batch, bad)))
+        raise QualityGateError(result.message(), result)
+    return result
+
+
+def batch_files(
+    settings: Settings, start: dt.datetime, end: dt.datetime
+) -> dict[str, list[LandedFile]]:
+    """The landing files of the interval's batch, per source: ``part-<batch>`` of each timestamped
+    source, and the day's generator snapshot of each source without timestamps."""
+    from opslake.lake.landing import list_landing
+    from opslake.lake.storage import StorageOptions
+    from opslake.orchestration.submit import interval_dates
+    from opslake.telemetry.schemas import SOURCES
+
+    options = StorageOptions.from_settings(settings)
+    day = start.astimezone(dt.UTC).date()
+    found = {}
+    for source, (_schema, _keys, ts_column) in SOURCES.items():
+        part = batch_id(start, end) if ts_column else _snapshot_id(day)
+        dates = interval_dates(start, end) if ts_column else [day.isoformat()]
+        found[source] = [
+            f for f in list_landing(settings.raw_root, source, options, dates)
+            if f.uri.endswith(f"/part-{part}.parquet")
+        ]  # fmt: skip
+    return found
+
+
+def _snapshot_id(day: dt.date) -> str:
+    """The part name ``land_interval`` gives the day's snapshot of a source without timestamps."""
+    return f"gen-{day:%Y%m%d}"
+
+
+def quarantine(settings: Settings, batch: str, files: Iterable[LandedFile]) -> list[str]:
+    """Move ``files`` under ``<raw>/quarantine/<batch>/<source>/dt=…/hour=…/``; returns the new URIs."""
+    from opslake.lake.storage import StorageOptions, join, open_uri
+
+    options = StorageOptions.from_settings(settings)
     moved = []
-    for source in SOURCES:
-        for landed in list_landing(settings.raw_root, source, options, dates):
-            if not landed.uri.endswith(f"part-{batch}.parquet"):
-                continue
-            fs, path = open_uri(landed.uri, options)
-            target = join(settings.raw_root, "quarantine", batch, source,
-                          f"dt={landed.dt}", f"hour={landed.hour:02d}", f"part-{batch}.parquet")  # fmt: skip
-            _, target_path = open_uri(target, options)
-            fs.create_dir(target_path.rsplit("/", 1)[0], recursive=True)
-            fs.move(path, target_path)
-            moved.append(target)
+    for landed in files:
+        fs, path = open_uri(landed.uri, options)
+        target = join(settings.raw_root, "quarantine", batch, landed.source,
+                      f"dt={landed.dt}", f"hour={landed.hour:02d}", landed.uri.rsplit("/", 1)[-1])  # fmt: skip
+        _, target_path = open_uri(target, options)
+        fs.create_dir(target_path.rsplit("/", 1)[0], recursive=True)
+        fs.move(path, target_path)
+        moved.append(target)
     return moved

@@ -1,57 +1,98 @@
 """Table-level data-quality gate with great-expectations (1.x): the check people read.
 
-The row-level quarantine (``opslake.quality.validation``) tags each bad row with a reason; this gate
-judges a landed table for one data interval as a whole and fails loudly, naming the table, each failed
-expectation and its counts. The suite is built from the table's declaration (``pipeline.tables``,
-``telemetry.schemas``): columns, keys and ranges are not restated here.
+The row-level validation (``opslake.quality.validation``) tags each bad row with a reason; this gate
+judges every landed table of one data interval as a whole and fails loudly, naming the table, each
+failed expectation and its counts. The suites are derived from the declarations, never restated:
+columns, types, keys and the timestamp column from ``telemetry.schemas.SOURCES``, value ranges from
+the rule constants of ``quality.validation``. Each table gets two suites:
+
+- ``telemetry.<source>`` on the landed rows: ordered columns, column types, non-null keys (and the
+  other non-nullable columns), unique keys, value ranges, known regions, timestamps inside the
+  interval and, for continuous feeds, freshness (the newest sample at most ``FRESHNESS_LAG`` old).
+- ``telemetry.<source>.reconciliation`` on the row-level verdict (one row per landed row with its
+  reject reason, null when accepted): rows in = accepted + rejected, every landed row judged once,
+  and rejects within the tolerance.
+
+Per-run values (interval bounds, rows in) are suite parameters, so a suite is one declaration and
+Data Docs show it once. Row-level expectations take ``mostly = 1 - tolerance``: a few bad rows are
+the row-level quarantine's business, more fail the batch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opslake.exceptions import OpslakeError
-from opslake.pipeline.tables import TABLES
+import numpy as np
+import pyarrow as pa
+
+from opslake.exceptions import OpslakeError, SourceFileError
+from opslake.quality.validation import (
+    NON_NEGATIVE_COLUMNS,
+    POSITIVE_COLUMNS,
+    REGION_COLUMN,
+    validate,
+)
+from opslake.telemetry.catalog import KNOWN_REGIONS
 from opslake.telemetry.schemas import SOURCES, UTILISATION_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# How late the newest row of an interval may be before the batch counts as stale.
-FRESHNESS_LAG = dt.timedelta(minutes=15)
-# Non-negative measures per source (utilisation columns are fractions in [0, 1]).
-NON_NEGATIVE = {"node_metrics": ("net_mbps",)}
+logger = logging.getLogger(__name__)
+
+# Continuous feeds: at the end of an interval their newest sample is at most this old (a sparse
+# source such as workloads or hourly grid intensity may have no row in a 15-minute interval).
+FRESHNESS_LAG: dict[str, dt.timedelta] = {"node_metrics": dt.timedelta(minutes=15)}
+# The verdict column of the reconciliation suite: the row-level reject reason, null when accepted.
+REASON = "reject_reason"
+DOCS_SITE = "opslake"
+# Validation results listed on the Data Docs index (newest first), and how long results are kept.
+DOCS_INDEX_LIMIT = 100
+RESULTS_RETENTION = dt.timedelta(days=7)
 
 
 class QualityGateError(OpslakeError):
-    """A table failed its expectation suite; the message names every failed expectation."""
+    """A batch failed its expectation suites; the message names every failed expectation."""
+
+    def __init__(self, message: str, result: GateResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass(frozen=True)
 class Failure:
-    """One failed expectation: what it checks, and how many rows broke it."""
+    """One failed expectation: what it checks, how many rows broke it, and what it expected."""
 
     expectation: str
     column: str
     unexpected: int | None
     observed: Any
+    detail: str = ""
 
     def __str__(self) -> str:
         what = f"{self.expectation}({self.column})" if self.column else self.expectation
         if self.unexpected is not None:
-            return f"{what}: {self.unexpected} rows unexpected"
-        return f"{what}: observed {self.observed}"
+            text = f"{what}: {self.unexpected} rows unexpected"
+        else:
+            text = f"{what}: observed {self.observed}"
+        return f"{text} ({self.detail})" if self.detail else text
 
 
 @dataclass(frozen=True)
-class GateResult:
-    """The outcome of one table's suite on one interval."""
+class TableResult:
+    """One table's suites on one batch."""
 
     table: str
     rows: int
+    accepted: int
+    rejected: int
     evaluated: int
     failures: tuple[Failure, ...]
 
@@ -61,7 +102,10 @@ class GateResult:
 
     def message(self) -> str:
         if self.success:
-            return f"{self.table}: {self.evaluated} expectations passed on {self.rows} rows"
+            return (
+                f"{self.table}: {self.evaluated} expectations passed on {self.rows} rows "
+                f"({self.accepted} accepted, {self.rejected} rejected)"
+            )
         failed = "; ".join(str(f) for f in self.failures)
         return (
             f"{self.table}: {len(self.failures)} of {self.evaluated} expectations failed on "
@@ -69,95 +113,390 @@ class GateResult:
         )
 
 
-def suite_for(
-    source: str, start: dt.datetime, end: dt.datetime, accepted: int, mostly: float = 1.0
-) -> Any:
-    """The expectation suite of ``telemetry.<source>`` for the interval ``[start, end)``.
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of every table's suites on one batch, and where its Data Docs are."""
 
-    Args:
-        source: a telemetry source with a timestamp column (node_metrics, grid_intensity, ...).
-        start: interval start (UTC).
-        end: interval end (UTC, exclusive).
-        accepted: rows the ingest accepted for the interval (its rows in minus its rejects): the
-            reconciliation the table must show.
-        mostly: share of rows each row-level expectation (keys, ranges, interval) needs; below 1 for a
-            raw batch, whose few bad rows the row-level quarantine handles.
+    batch: str
+    tables: tuple[TableResult, ...]
+    docs: str = ""  # URL of the Data Docs index page ('' when not built)
+    # URL of each failed validation's Data Docs page (suite name -> URL): it stays reachable after
+    # later runs, and unlike the index it reads without JavaScript.
+    pages: Mapping[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    quarantined: tuple[str, ...] = ()  # URIs the batch's files moved to
+
+    @property
+    def success(self) -> bool:
+        return all(t.success for t in self.tables)
+
+    def table(self, name: str) -> TableResult:
+        """The result of ``name`` (``telemetry.<source>`` or just ``<source>``)."""
+        return next(t for t in self.tables if name in (t.table, t.table.split(".", 1)[-1]))
+
+    def message(self) -> str:
+        """Failed tables first with their expectations and counts (or every table if all passed),
+        the quarantine, and the Data Docs link."""
+        failed = [t for t in self.tables if not t.success]
+        parts = [t.message() for t in failed or self.tables]
+        if failed and len(failed) < len(self.tables):
+            parts.append(f"{len(self.tables) - len(failed)} other tables passed")
+        if self.quarantined:
+            parts.append(f"batch {self.batch} quarantined ({len(self.quarantined)} files)")
+        if self.docs:
+            parts.append(f"Data Docs: {self.docs}")
+        if self.pages:
+            parts.append(f"failed results: {', '.join(self.pages.values())}")
+        return " | ".join(parts)
+
+
+def gx_type(arrow_type: pa.DataType) -> str:
+    """The type name ``expect_column_values_to_be_of_type`` checks for a column of ``arrow_type``,
+    as ``read_frame`` reads it into pandas."""
+    if pa.types.is_timestamp(arrow_type):
+        return "Timestamp"  # a tz-aware pandas column holds Timestamps
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "str"  # object column: checked value by value
+    return str(np.dtype(arrow_type.to_pandas_dtype()).name)  # float64, int32, bool, ...
+
+
+def _nullable_ints(arrow_type: pa.DataType) -> Any:
+    """Integers read as pandas' nullable dtypes, so a null does not turn an int column into floats."""
+    import pandas as pd
+
+    if pa.types.is_integer(arrow_type):
+        name = np.dtype(arrow_type.to_pandas_dtype()).name  # int32, uint8, ...
+        return pd.api.types.pandas_dtype(name.replace("int", "Int").replace("uInt", "UInt"))
+    return None
+
+
+def read_frame(table: pa.Table) -> pd.DataFrame:
+    """A landed Arrow table as the gate judges it (the types ``gx_type`` names)."""
+    frame: pd.DataFrame = table.to_pandas(types_mapper=_nullable_ints)
+    return frame
+
+
+def empty_frame(source: str) -> pd.DataFrame:
+    """No rows of ``source``, with its declared columns and types (a batch without a file)."""
+    return read_frame(SOURCES[source][0].empty_table())
+
+
+def table_suite(source: str, mostly: float = 1.0) -> Any:
+    """The expectation suite of the landed rows of ``telemetry.<source>`` for one interval.
+
+    Parameters at run time: ``interval_start`` and ``interval_end`` (timestamped sources) and
+    ``fresh_from`` (sources in ``FRESHNESS_LAG``).
     """
     import great_expectations as gx
 
-    spec = TABLES[f"telemetry.{source}"]
-    _schema, keys, ts_column = SOURCES[source]
-    if not ts_column:
-        raise ValueError(f"{source} has no timestamp: no interval suite")
+    schema, keys, ts_column = SOURCES[source]
     ex: Any = gx.expectations
     suite = gx.ExpectationSuite(name=f"telemetry.{source}")
-    suite.add_expectation(ex.ExpectTableColumnsToMatchOrderedList(column_list=spec.columns))
-    suite.add_expectation(ex.ExpectTableRowCountToEqual(value=accepted))
-    for key in keys:
-        suite.add_expectation(ex.ExpectColumnValuesToNotBeNull(column=key, mostly=mostly))
-    suite.add_expectation(ex.ExpectCompoundColumnsToBeUnique(column_list=list(keys), mostly=mostly))
-    for column in UTILISATION_COLUMNS:
-        if column in spec.columns:
-            suite.add_expectation(
-                ex.ExpectColumnValuesToBeBetween(
-                    column=column, min_value=0.0, max_value=1.0, mostly=mostly
-                )
-            )
-    for column in NON_NEGATIVE.get(source, ()):
-        suite.add_expectation(
-            ex.ExpectColumnValuesToBeBetween(column=column, min_value=0.0, mostly=mostly)
-        )
-    suite.add_expectation(
-        ex.ExpectColumnValuesToBeBetween(
-            column=ts_column, min_value=start, max_value=end, strict_max=True, mostly=mostly
-        )
-    )
-    suite.add_expectation(
-        ex.ExpectColumnMaxToBeBetween(column=ts_column, min_value=end - FRESHNESS_LAG)
-    )
+    add = suite.add_expectation
+    add(ex.ExpectTableColumnsToMatchOrderedList(column_list=schema.names))
+    for f in schema:
+        add(ex.ExpectColumnValuesToBeOfType(column=f.name, type_=gx_type(f.type)))
+    required = [*keys, *(f.name for f in schema if not f.nullable and f.name not in keys)]
+    for column in required:
+        add(ex.ExpectColumnValuesToNotBeNull(column=column, mostly=mostly))
+    if len(keys) == 1:
+        add(ex.ExpectColumnValuesToBeUnique(column=keys[0], mostly=mostly))
+    else:
+        # Rows missing a key part are the not-null expectations' business, not duplicates.
+        add(ex.ExpectCompoundColumnsToBeUnique(
+            column_list=list(keys), ignore_row_if="any_value_is_missing", mostly=mostly
+        ))  # fmt: skip
+    for column in schema.names:
+        bounds = _bounds(column)
+        if bounds:
+            add(ex.ExpectColumnValuesToBeBetween(column=column, mostly=mostly, **bounds))
+    if REGION_COLUMN in schema.names:
+        add(ex.ExpectColumnValuesToBeInSet(
+            column=REGION_COLUMN, value_set=sorted(KNOWN_REGIONS), mostly=mostly
+        ))  # fmt: skip
+    if ts_column:
+        add(ex.ExpectColumnValuesToBeBetween(
+            column=ts_column, min_value={"$PARAMETER": "interval_start"},
+            max_value={"$PARAMETER": "interval_end"}, strict_max=True, mostly=mostly,
+            notes="freshness: every timestamp inside the data interval [start, end)",
+        ))  # fmt: skip
+    if source in FRESHNESS_LAG:
+        add(ex.ExpectColumnMaxToBeBetween(
+            column=ts_column, min_value={"$PARAMETER": "fresh_from"},
+            notes=f"freshness: the newest sample at most {FRESHNESS_LAG[source]} before the "
+            "interval's end",
+        ))  # fmt: skip
     return suite
 
 
-def run_gate(
-    frame: pd.DataFrame,
-    source: str,
-    start: dt.datetime,
-    end: dt.datetime,
-    accepted: int,
-    mostly: float = 1.0,
-) -> GateResult:
-    """Validate ``frame`` (the table's rows of the interval) against its suite."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+def _bounds(column: str) -> dict[str, Any]:
+    """The range rule of ``column`` from the validation's declarations ({} if none)."""
+    if column in UTILISATION_COLUMNS:
+        return {"min_value": 0.0, "max_value": 1.0}
+    if column in NON_NEGATIVE_COLUMNS:
+        return {"min_value": 0.0}
+    if column in POSITIVE_COLUMNS:
+        return {"min_value": 0.0, "strict_min": True}
+    return {}
+
+
+def reconciliation_suite(source: str, mostly: float = 1.0) -> Any:
+    """The suite of the row-level verdict of ``telemetry.<source>`` (``verdict``).
+
+    Parameter at run time: ``rows_in``, the landed rows.
+    """
     import great_expectations as gx
 
-    context = gx.get_context(mode="ephemeral")
+    ex: Any = gx.expectations
+    suite = gx.ExpectationSuite(name=f"telemetry.{source}.reconciliation")
+    suite.add_expectation(ex.ExpectTableRowCountToEqual(
+        value={"$PARAMETER": "rows_in"},
+        notes="reconciliation: rows in = accepted + rejected by the row-level validation",
+    ))  # fmt: skip
+    suite.add_expectation(ex.ExpectColumnValuesToBeUnique(
+        column="row_number", notes="every landed row is judged exactly once",
+    ))  # fmt: skip
+    suite.add_expectation(ex.ExpectColumnValuesToBeNull(
+        column=REASON, mostly=mostly,
+        notes="rejected rows (a reject reason) stay within the tolerance",
+    ))  # fmt: skip
+    return suite
+
+
+def verdict(raw: pd.DataFrame, source: str, batch: str, now: pd.Timestamp) -> pd.DataFrame:
+    """The row-level validation's verdict on ``raw``: ``row_number`` and ``reject_reason`` (null when
+    accepted), one row per accepted and per rejected row.
+
+    A file-level problem (missing required columns) rejects every row with that reason.
+    """
+    import pandas as pd
+
+    try:
+        checked = validate(raw, source, batch, now=now)
+    except SourceFileError as error:
+        return pd.DataFrame({"row_number": np.arange(len(raw)), REASON: str(error)})
+    accepted = pd.DataFrame(
+        {"row_number": checked.accepted.index.to_numpy(dtype="int64"), REASON: None}
+    )
+    rejected = pd.DataFrame(
+        {"row_number": checked.rejects["row_number"].to_numpy(dtype="int64"),
+         REASON: checked.rejects["reason"].to_numpy()}
+    )  # fmt: skip
+    return pd.concat([accepted, rejected], ignore_index=True).astype({REASON: object})
+
+
+def run_gate(
+    frames: Mapping[str, pd.DataFrame],
+    start: dt.datetime,
+    end: dt.datetime,
+    batch: str,
+    tolerance: float = 0.0,
+    quality_dir: Path | None = None,
+) -> GateResult:
+    """Validate each source's landed rows of the interval ``[start, end)`` against its suites.
+
+    Args:
+        frames: landed rows per source (``read_frame``); the suites of every source in ``frames``
+            run, in ``SOURCES`` order.
+        start: interval start (UTC).
+        end: interval end (UTC, exclusive).
+        batch: the batch id (the GX run name, and the source file of row-level rejects).
+        tolerance: share of bad rows each row-level expectation accepts (0 for a table).
+        quality_dir: where the validation results are kept and the Data Docs site is built
+            (``<quality_dir>/data_docs/index.html``); ``None`` keeps results in memory, no docs.
+    """
+    import pandas as pd
+
+    clock = time.perf_counter()
+    context = _context(quality_dir)
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    run_id = RunIdentifier(run_name=batch, run_time=dt.datetime.now(dt.UTC))
+    datasource = context.data_sources.add_pandas("landing")
+    mostly = 1.0 - tolerance
+    tables, identifiers, failed = [], [], []
+    for source in [s for s in SOURCES if s in frames]:
+        raw = frames[source].reset_index(drop=True)
+        judged = verdict(raw, source, batch, now=pd.Timestamp(end))
+        parameters: dict[str, Any] = {"interval_start": start, "interval_end": end,
+                                      "rows_in": len(raw)}  # fmt: skip
+        if source in FRESHNESS_LAG:
+            parameters["fresh_from"] = end - FRESHNESS_LAG[source]
+        failures: list[Failure] = []
+        evaluated = 0
+        for suite, frame in (
+            (table_suite(source, mostly), raw),
+            (reconciliation_suite(source, mostly), judged),
+        ):
+            outcome = _validate(context, datasource, suite, frame, parameters, run_id)
+            identifiers += _identifiers(suite, outcome)
+            evaluated += len(outcome.results)
+            position = {e.id: i for i, e in enumerate(suite.expectations)}
+            broken = [r for r in outcome.results if not r.success]
+            broken.sort(key=lambda r: position.get(r.expectation_config.id, len(position)))
+            failures += [_failure(r, frame, judged) for r in broken]
+            if broken:
+                failed.append((suite.name, identifiers[-1]))
+        rejected = int(judged[REASON].notna().sum())
+        tables.append(TableResult(f"telemetry.{source}", len(raw), len(judged) - rejected,
+                                  rejected, evaluated, tuple(failures)))  # fmt: skip
+    docs, pages = "", {}
+    if quality_dir is not None:
+        docs = _build_docs(context, identifiers)
+        pages = {name: _page_url(context, key) for name, key in failed} if docs else {}
+        _prune(quality_dir / "validation_results", RESULTS_RETENTION)
+    result = GateResult(batch, tuple(tables), docs, pages, time.perf_counter() - clock)
+    logger.info("quality gate on %s took %.2f s", batch, result.seconds)
+    return result
+
+
+def _context(quality_dir: Path | None) -> Any:
+    """An ephemeral GX context; with ``quality_dir``, results are files and a Data Docs site."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+    )
+
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults())
+    if quality_dir is not None:
+        # Results persist, so the index lists the recent runs and a failed run's page stays
+        # reachable from its task log after later runs (GX drops pages whose result is gone).
+        config.stores["validation_results_store"]["store_backend"] = {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(quality_dir / "validation_results"),
+        }
+        config.data_docs_sites = {
+            DOCS_SITE: {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(quality_dir / "data_docs"),
+                },
+                "site_index_builder": {
+                    "class_name": "DefaultSiteIndexBuilder",
+                    "validation_results_limit": DOCS_INDEX_LIMIT,
+                },
+            }
+        }
+    context = gx.get_context(mode="ephemeral", project_config=config)
     context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
-    batch = (
-        context.data_sources.add_pandas("opslake")
-        .add_dataframe_asset(source)
-        .add_batch_definition_whole_dataframe("interval")
-        .get_batch(batch_parameters={"dataframe": frame})
+    return context
+
+
+def _validate(
+    context: Any,
+    datasource: Any,
+    suite: Any,
+    frame: pd.DataFrame,
+    parameters: Mapping[str, Any],
+    run_id: Any,
+) -> Any:
+    """Run ``suite`` on ``frame`` through a stored validation definition (so the result is kept)."""
+    import great_expectations as gx
+
+    suite = context.suites.add(suite)
+    asset = datasource.add_dataframe_asset(suite.name)
+    batch_definition = asset.add_batch_definition_whole_dataframe("interval")
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=suite)
     )
-    suite = suite_for(source, start, end, accepted, mostly)
-    outcome = batch.validate(suite)
-    failures = tuple(_failure(r) for r in outcome.results if not r.success)
-    return GateResult(f"telemetry.{source}", len(frame), len(outcome.results), failures)
+    return definition.run(
+        batch_parameters={"dataframe": frame},
+        expectation_parameters=dict(parameters),
+        run_id=run_id,
+        result_format="BASIC",  # counts and a sample of unexpected values; twice as fast as SUMMARY
+    )
 
 
-def _failure(result: Any) -> Failure:
-    kwargs = result.expectation_config.kwargs
+def _identifiers(suite: Any, outcome: Any) -> list[Any]:
+    """The Data Docs resources of one validation: its suite and its result."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    suite_id = ExpectationSuiteIdentifier(name=suite.name)
+    result_id = ValidationResultIdentifier(
+        expectation_suite_identifier=suite_id,
+        run_id=outcome.meta["run_id"],
+        batch_identifier=outcome.batch_id,
+    )
+    return [suite_id, result_id]
+
+
+def _build_docs(context: Any, identifiers: list[Any]) -> str:
+    """Render this run's suites and results and the index; returns the index URL ('' on error)."""
+    try:
+        context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)
+        urls = context.get_docs_sites_urls(site_name=DOCS_SITE)
+        return str(urls[0]["site_url"]) if urls else ""
+    except Exception:  # the verdict stands without its report; say so and keep the verdict
+        logger.exception("quality gate: building Data Docs failed")
+        return ""
+
+
+def _page_url(context: Any, key: Any) -> str:
+    """The Data Docs URL of one validation result."""
+    urls = context.get_docs_sites_urls(resource_identifier=key, site_name=DOCS_SITE)
+    return str(urls[0]["site_url"]) if urls else ""
+
+
+def _prune(results_dir: Path, retention: dt.timedelta) -> int:
+    """Delete stored validation results older than ``retention``; returns how many."""
+    if not results_dir.is_dir():
+        return 0
+    cutoff = time.time() - retention.total_seconds()
+    old = [p for p in results_dir.rglob("*.json") if p.stat().st_mtime < cutoff]
+    for path in old:
+        path.unlink(missing_ok=True)
+    return len(old)
+
+
+def _failure(result: Any, frame: pd.DataFrame, judged: pd.DataFrame) -> Failure:
+    config = result.expectation_config
+    kwargs = config.kwargs
     column = kwargs.get("column") or ""
-    if result.expectation_config.type.startswith("expect_compound_columns"):
+    if config.type.startswith("expect_compound_columns"):
         column = ",".join(kwargs["column_list"])
-    observed = result.result.get("observed_value")
-    if observed is None and result.result.get("unexpected_count") is None:
-        observed = _error_of(result.exception_info) or observed  # e.g. the column is missing
+    outcome = result.result or {}
+    observed = outcome.get("observed_value")
+    missing = [c for c in str(column).split(",") if c and c not in frame.columns]
+    if missing:  # GX's own error for this is not always legible ("list index out of range")
+        observed = f"missing column {', '.join(missing)}"
+    elif observed is None and outcome.get("unexpected_count") is None:
+        observed = _error_of(result.exception_info) or observed
     return Failure(
-        expectation=result.expectation_config.type,
+        expectation=config.type,
         column=str(column),
-        unexpected=result.result.get("unexpected_count"),
+        unexpected=outcome.get("unexpected_count"),
         observed=observed,
+        detail=_detail(config.type, kwargs, observed, column, judged),
     )
+
+
+def _detail(kind: str, kwargs: Mapping[str, Any], observed: Any, column: str,
+            judged: pd.DataFrame) -> str:  # fmt: skip
+    """What the expectation wanted, in the words a reader needs to fix the batch."""
+    if kind == "expect_table_columns_to_match_ordered_list" and isinstance(observed, list):
+        expected = list(kwargs["column_list"])
+        missing = [c for c in expected if c not in observed]
+        extra = [c for c in observed if c not in expected]
+        if missing or extra:
+            return f"missing {missing}, unexpected {extra}"
+        return "columns out of order"
+    if kind == "expect_column_values_to_be_of_type":
+        return f"expected {kwargs['type_']}"
+    if kind == "expect_table_row_count_to_equal":
+        return f"expected {kwargs['value']}"
+    if kind == "expect_column_max_to_be_between":
+        return f"expected >= {kwargs['min_value']}"
+    if column == REASON:
+        reasons = judged[REASON].dropna().value_counts().head(3)
+        return "; ".join(f"{n} x {reason}" for reason, n in reasons.items())
+    return ""
 
 
 def _error_of(info: Any) -> str:
@@ -178,5 +517,5 @@ def require(result: GateResult) -> GateResult:
         QualityGateError: with ``result.message()``.
     """
     if not result.success:
-        raise QualityGateError(result.message())
+        raise QualityGateError(result.message(), result)
     return result

@@ -22,6 +22,11 @@ from opslake.telemetry.schemas import REJECTS, SOURCES, UTILISATION_COLUMNS
 FUTURE_TOLERANCE = pd.Timedelta(minutes=10)
 # Lower bound of plausible telemetry timestamps; earlier values are almost always unit mistakes.
 EPOCH_FLOOR = pd.Timestamp("2000-01-01", tz="UTC")
+# Value rules, each declared once: ``validate`` flags the rows that break them, and the table-level
+# gate (``opslake.quality.gate``) builds its range expectations from the same names.
+NON_NEGATIVE_COLUMNS = ("net_mbps", "gco2_per_kwh", "price_per_hour")
+POSITIVE_COLUMNS = ("cpu", "memory_gb", "duration_h", "vcpus")
+REGION_COLUMN = "region"  # must name a region of ``KNOWN_REGIONS``
 
 
 @dataclass(frozen=True)
@@ -72,15 +77,15 @@ def validate(
         if column in typed:
             out = (typed[column] < 0) | (typed[column] > 1)
             flag(out, f"{column} out of range [0, 1]: ", typed[column])
-    for column in ("net_mbps", "gco2_per_kwh", "price_per_hour"):
+    for column in NON_NEGATIVE_COLUMNS:
         if column in typed:
             flag(typed[column] < 0, f"{column} is negative")
-    for column in ("cpu", "memory_gb", "duration_h", "vcpus"):
+    for column in POSITIVE_COLUMNS:
         if column in typed:
             flag(typed[column] <= 0, f"{column} must be positive")
-    if "region" in typed:
-        unknown = typed["region"].notna() & ~typed["region"].isin(KNOWN_REGIONS)
-        flag(unknown, "unknown region: ", typed["region"])
+    if REGION_COLUMN in typed:
+        region = typed[REGION_COLUMN]
+        flag(region.notna() & ~region.isin(KNOWN_REGIONS), "unknown region: ", region)
     if "allowed_regions" in typed:
         flag(typed["allowed_regions"].map(_has_unknown_region), "unknown region in allowed_regions")
     if ts_column:
