@@ -231,18 +231,19 @@ def detect_series(
             "reason": names[found.reason],
         }
     )
+    starts, ends, peaks = (np.array([e[k] for e in found.events], dtype=np.int64) for k in range(3))
+    stamps = ordered[ts].reset_index(drop=True)
+    exceeding = np.r_[0, np.cumsum(found.exceeds)]
+    # Typed even when empty, so an empty result converts to the table's timestamp columns.
     events = pd.DataFrame(
         {
-            "start_ts": [ordered[ts].iloc[s] for s, _, _ in found.events],
-            "end_ts": [ordered[ts].iloc[e] for _, e, _ in found.events],
-            "peak_ts": [ordered[ts].iloc[p] for _, _, p in found.events],
-            "peak_score": [float(found.score[p]) for _, _, p in found.events],
-            "rows": [int(found.exceeds[s : e + 1].sum()) for s, e, _ in found.events],
-            "reason": [str(names[found.reason[p]]) for _, _, p in found.events],
-            "detector_version": DETECTOR_VERSION,
-        },
-        columns=[
-            "start_ts", "end_ts", "peak_ts", "peak_score", "rows", "reason", "detector_version"
-        ],
-    )  # fmt: skip
+            "start_ts": stamps.iloc[starts].reset_index(drop=True),
+            "end_ts": stamps.iloc[ends].reset_index(drop=True),
+            "peak_ts": stamps.iloc[peaks].reset_index(drop=True),
+            "peak_score": found.score[peaks].astype(float),
+            "rows": (exceeding[ends + 1] - exceeding[starts]).astype(np.int64),
+            "reason": pd.Series(names[found.reason[peaks]], dtype=object),
+            "detector_version": pd.Series([DETECTOR_VERSION] * len(starts), dtype=object),
+        }
+    )
     return rows, events
