@@ -39,6 +39,7 @@ class Summary:
     placement: pd.DataFrame = field(default_factory=pd.DataFrame)
     anomaly: dict[str, Any] = field(default_factory=dict)
     anomaly_by_type: pd.DataFrame = field(default_factory=pd.DataFrame)
+    anomaly_events: pd.DataFrame = field(default_factory=pd.DataFrame)
     carbon_by_provider: pd.DataFrame = field(default_factory=pd.DataFrame)
     carbon_daily: pd.DataFrame = field(default_factory=pd.DataFrame)
     recommendations: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -78,6 +79,13 @@ def collect_summary(spark: SparkSession, settings: Settings, run: PipelineRun) -
         f"JOIN {anomalies} a ON a.node_id = l.node_id AND a.ts = l.ts "
         f"GROUP BY l.anomaly_type ORDER BY l.anomaly_type"
     ).toPandas()
+    events = analytics_table(settings, "anomaly_events")
+    if spark.catalog.tableExists(events):
+        # Operators act on alerts, not rows: the strongest events of the run.
+        summary.anomaly_events = spark.sql(
+            f"SELECT node_id, metric, start_ts, end_ts, rows, ROUND(peak_score, 2) AS peak_score, "
+            f"reason FROM {events} ORDER BY peak_score DESC, start_ts, node_id, metric LIMIT 20"
+        ).toPandas()
     daily = analytics_table(settings, "carbon_daily")
     summary.carbon_by_provider = spark.sql(
         f"SELECT provider, ROUND(SUM(total_kwh), 1) AS kwh, "
@@ -242,6 +250,7 @@ def report_tables(summary: Summary) -> dict[str, TableView]:
         frame_table(
             "anomaly-by-type", "Anomaly detection by injected type", summary.anomaly_by_type
         ),
+        frame_table("anomaly-events", "Strongest alert events", summary.anomaly_events),
         frame_table("carbon-by-provider", "Carbon by provider", summary.carbon_by_provider),
         frame_table("recommendations", "Top carbon recommendations", summary.recommendations),
         mapping_table("lineage", "Lineage events", summary.lineage, {}, "outcome"),

@@ -169,7 +169,7 @@ def test_charts_are_embedded_pngs(summary: Summary) -> None:
 def test_empty_sections_say_none_and_an_absent_lineage_section_is_left_out(tmp_path: Path) -> None:
     path = render_html(Summary(), tmp_path / "out" / "report.html")
     html = path.read_text(encoding="utf-8")
-    assert html.count('<p class="empty">none</p>') == 8
+    assert html.count('<p class="empty">none</p>') == 9  # incl. the alert events section
     assert 'id="lineage"' not in html
     assert "lineage replay" not in html
     assert parse(html).tables == {}
