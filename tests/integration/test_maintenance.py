@@ -25,6 +25,7 @@ from opslake.lake.maintenance import (
     maintain_lake,
     maintain_table,
     reapply_views,
+    submit_maintenance,
 )
 from opslake.lake.tables import ensure_table, struct_of
 from opslake.pipeline.tables import PLACEMENTS, TABLES
@@ -220,3 +221,47 @@ def test_a_table_not_created_yet_is_missing_not_failed(
         spec=PLACEMENTS,
     )  # fmt: skip
     assert (result.table, result.status) == (f"{catalog}.analytics.never_written", "missing")
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str, *args: object) -> None:
+        self.lines.append(message % args)
+
+
+def test_the_dag_task_runs_the_job_as_a_spark_application(
+    spark: SparkSession, lake: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the DAG's task calls: a spark-submit of spark_jobs/lake_maintenance.py on this lake."""
+    settings, name = lake["settings"], str(lake["name"])
+    assert isinstance(settings, Settings)
+    for batch in (100, 101):  # today's partition: 1 -> 3 small files
+        spark.createDataFrame(_rows(D3, batch), struct_of(PLACEMENTS)).writeTo(name).append()
+    rows = spark.table(name).collect()
+    for key, value in {
+        "OPSLAKE_HOME": str(settings.home), "OPSLAKE_OUT_DIR": str(settings.out_dir),
+        "OPSLAKE_CATALOG_NAME": settings.catalog_name, "OPSLAKE_SPARK_MASTER": "local[2]",
+        "OPSLAKE_SPARK_DRIVER_MEMORY": "1g", "OPSLAKE_MAINTENANCE_RETAIN_LAST": "2",
+        "OPSLAKE_MAINTENANCE_SNAPSHOT_AGE_DAYS": "0",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    log = _Log()
+    submit_maintenance(log)
+    spark.catalog.refreshTable(name)
+    files = _data_files(spark, name)
+    assert sorted(f.split("/")[-2] for f in files) == [f"dt={d}" for d in (D1, D2, D3)]
+    assert _snapshots(spark, name) == 2  # retain_last from the task's environment
+    after = spark.table(name)
+    assert after.count() == len(rows) == 25 * (len(APPENDS) + 2)
+    assert after.exceptAll(spark.createDataFrame(rows, struct_of(PLACEMENTS))).count() == 0
+    summary = [
+        line
+        for line in log.lines
+        if line.endswith(
+            f"{name}: data files 5 -> 3 (3 rewritten into 1), snapshots 4 -> 2, 0 expired data files deleted, 0 orphan files removed"
+        )
+    ]
+    assert summary, log.lines[-40:]
+    assert any("views applied with spark" in line for line in log.lines)

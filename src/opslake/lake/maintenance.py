@@ -23,6 +23,7 @@ inside the functions that need a session.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -45,6 +46,15 @@ logger = logging.getLogger(__name__)
 MIN_ORPHAN_AGE = dt.timedelta(days=1)
 JOB_NAME = "lake_maintenance"
 ENV_PREFIX = "OPSLAKE_MAINTENANCE_"
+# Daily, at an hour away from midnight's burst of date rollovers (ingest and the daily steps).
+DEFAULT_SCHEDULE = "30 3 * * *"
+
+
+def maintenance_schedule(environ: Mapping[str, str] | None = None) -> str:
+    """Cron schedule of the ``lake_maintenance`` DAG (``OPSLAKE_MAINTENANCE_SCHEDULE``, daily at
+    03:30 UTC by default)."""
+    env = os.environ if environ is None else environ
+    return env.get(ENV_PREFIX + "SCHEDULE", "").strip() or DEFAULT_SCHEDULE
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,39 @@ class MaintenancePolicy:
             compact_days=number("COMPACT_DAYS", default.compact_days),
             min_input_files=min_files,
         )
+
+
+def _days(span: dt.timedelta) -> str:
+    days = span / dt.timedelta(days=1)
+    return f"{days:g} day" + ("" if days == 1 else "s")
+
+
+def policy_doc(policy: MaintenancePolicy, schedule: str) -> str:
+    """Markdown for the DAG's docs: the schedule and windows in force, and the variables that set them."""
+    compact = (
+        "whole tables"
+        if policy.compact_days is None
+        else f"partitions of the last {policy.compact_days} days"
+    )
+    rows = [
+        ("schedule (cron, UTC)", schedule, "SCHEDULE"),
+        ("snapshots expire after", _days(policy.snapshot_age), "SNAPSHOT_AGE_DAYS"),
+        ("snapshots always kept", str(policy.retain_last), "RETAIN_LAST"),
+        (
+            "orphan files removed after",
+            f"{_days(policy.orphan_age)} (at least {_days(MIN_ORPHAN_AGE)})",
+            "ORPHAN_AGE_DAYS",
+        ),
+        ("compaction covers", compact, "COMPACT_DAYS"),
+        (
+            "small files that make a partition worth compacting",
+            str(policy.min_input_files),
+            "MIN_INPUT_FILES",
+        ),
+    ]
+    lines = ["| setting | value | variable |", "|---|---|---|"]
+    lines += [f"| {what} | {value} | `{ENV_PREFIX}{var}` |" for what, value, var in rows]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -426,7 +469,7 @@ def policy_from_args(args: Any, environ: Mapping[str, str] | None = None) -> Mai
         updates["orphan_age"] = dt.timedelta(days=args.orphan_age_days)
     if args.compact_days is not None:
         updates["compact_days"] = args.compact_days
-    return MaintenancePolicy(**{**base.__dict__, **updates})
+    return dataclasses.replace(base, **updates)
 
 
 def selected_tables(keys: Iterable[str] | None) -> dict[str, TableSpec]:
