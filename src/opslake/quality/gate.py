@@ -21,6 +21,8 @@ the row-level quarantine's business, more fail the batch.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 import os
 import time
@@ -191,8 +193,8 @@ def table_suite(source: str, mostly: float = 1.0) -> Any:
 
     schema, keys, ts_column = SOURCES[source]
     ex: Any = gx.expectations
-    suite = gx.ExpectationSuite(name=f"telemetry.{source}")
-    add = suite.add_expectation
+    expectations: list[Any] = []
+    add = expectations.append
     add(ex.ExpectTableColumnsToMatchOrderedList(column_list=schema.names))
     for f in schema:
         add(ex.ExpectColumnValuesToBeOfType(column=f.name, type_=gx_type(f.type)))
@@ -226,7 +228,8 @@ def table_suite(source: str, mostly: float = 1.0) -> Any:
             notes=f"freshness: the newest sample at most {FRESHNESS_LAG[source]} before the "
             "interval's end",
         ))  # fmt: skip
-    return suite
+    # Built whole (not with add_expectation, which needs an active context to save into).
+    return gx.ExpectationSuite(name=f"telemetry.{source}", expectations=expectations)
 
 
 def _bounds(column: str) -> dict[str, Any]:
@@ -248,19 +251,20 @@ def reconciliation_suite(source: str, mostly: float = 1.0) -> Any:
     import great_expectations as gx
 
     ex: Any = gx.expectations
-    suite = gx.ExpectationSuite(name=f"telemetry.{source}.reconciliation")
-    suite.add_expectation(ex.ExpectTableRowCountToEqual(
-        value={"$PARAMETER": "rows_in"},
-        notes="reconciliation: rows in = accepted + rejected by the row-level validation",
-    ))  # fmt: skip
-    suite.add_expectation(ex.ExpectColumnValuesToBeUnique(
-        column="row_number", notes="every landed row is judged exactly once",
-    ))  # fmt: skip
-    suite.add_expectation(ex.ExpectColumnValuesToBeNull(
-        column=REASON, mostly=mostly,
-        notes="rejected rows (a reject reason) stay within the tolerance",
-    ))  # fmt: skip
-    return suite
+    expectations = [
+        ex.ExpectTableRowCountToEqual(
+            value={"$PARAMETER": "rows_in"},
+            notes="reconciliation: rows in = accepted + rejected by the row-level validation",
+        ),
+        ex.ExpectColumnValuesToBeUnique(
+            column="row_number", notes="every landed row is judged exactly once"
+        ),
+        ex.ExpectColumnValuesToBeNull(
+            column=REASON, mostly=mostly,
+            notes="rejected rows (a reject reason) stay within the tolerance",
+        ),
+    ]  # fmt: skip
+    return gx.ExpectationSuite(name=f"telemetry.{source}.reconciliation", expectations=expectations)
 
 
 def verdict(raw: pd.DataFrame, source: str, batch: str, now: pd.Timestamp) -> pd.DataFrame:
@@ -314,7 +318,7 @@ def run_gate(
     run_id = RunIdentifier(run_name=batch, run_time=dt.datetime.now(dt.UTC))
     datasource = context.data_sources.add_pandas("landing")
     mostly = 1.0 - tolerance
-    tables, identifiers, failed = [], [], []
+    tables, suites, identifiers, failed = [], [], [], []
     for source in [s for s in SOURCES if s in frames]:
         raw = frames[source].reset_index(drop=True)
         judged = verdict(raw, source, batch, now=pd.Timestamp(end))
@@ -328,7 +332,8 @@ def run_gate(
             (table_suite(source, mostly), raw),
             (reconciliation_suite(source, mostly), judged),
         ):
-            outcome = _validate(context, datasource, suite, frame, parameters, run_id)
+            suite, outcome = _validate(context, datasource, suite, frame, parameters, run_id)
+            suites.append(suite)
             identifiers += _identifiers(suite, outcome)
             evaluated += len(outcome.results)
             position = {e.id: i for i, e in enumerate(suite.expectations)}
@@ -342,7 +347,7 @@ def run_gate(
                                   rejected, evaluated, tuple(failures)))  # fmt: skip
     docs, pages = "", {}
     if quality_dir is not None:
-        docs = _build_docs(context, identifiers)
+        docs = _build_docs(context, identifiers, suites, quality_dir / "data_docs")
         pages = {name: _page_url(context, key) for name, key in failed} if docs else {}
         _prune(quality_dir / "validation_results", RESULTS_RETENTION)
     result = GateResult(batch, tuple(tables), docs, pages, time.perf_counter() - clock)
@@ -393,8 +398,9 @@ def _validate(
     frame: pd.DataFrame,
     parameters: Mapping[str, Any],
     run_id: Any,
-) -> Any:
-    """Run ``suite`` on ``frame`` through a stored validation definition (so the result is kept)."""
+) -> tuple[Any, Any]:
+    """Run ``suite`` on ``frame`` through a stored validation definition (so the result is kept);
+    returns the stored suite (its expectations carry ids) and the validation result."""
     import great_expectations as gx
 
     suite = context.suites.add(suite)
@@ -403,12 +409,13 @@ def _validate(
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=suite)
     )
-    return definition.run(
+    outcome = definition.run(
         batch_parameters={"dataframe": frame},
         expectation_parameters=dict(parameters),
         run_id=run_id,
         result_format="BASIC",  # counts and a sample of unexpected values; twice as fast as SUMMARY
     )
+    return suite, outcome
 
 
 def _identifiers(suite: Any, outcome: Any) -> list[Any]:
@@ -427,15 +434,35 @@ def _identifiers(suite: Any, outcome: Any) -> list[Any]:
     return [suite_id, result_id]
 
 
-def _build_docs(context: Any, identifiers: list[Any]) -> str:
-    """Render this run's suites and results and the index; returns the index URL ('' on error)."""
+def _build_docs(context: Any, identifiers: list[Any], suites: list[Any], site: Path) -> str:
+    """Render this run's results, its suites (unless rendered already as they are) and the index;
+    returns the index URL ('' on error)."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    marker = site / ".suites.sha256"  # the suites the site's expectation pages show
+    fingerprint = _fingerprint(suites)
+    pages = [site / "expectations" / f"{Path(*s.name.split('.'))}.html" for s in suites]
+    if marker.is_file() and marker.read_text() == fingerprint and all(p.is_file() for p in pages):
+        identifiers = [i for i in identifiers if not isinstance(i, ExpectationSuiteIdentifier)]
     try:
         context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)
+        marker.write_text(fingerprint)
         urls = context.get_docs_sites_urls(site_name=DOCS_SITE)
         return str(urls[0]["site_url"]) if urls else ""
     except Exception:  # the verdict stands without its report; say so and keep the verdict
         logger.exception("quality gate: building Data Docs failed")
         return ""
+
+
+def _fingerprint(suites: list[Any]) -> str:
+    """A hash of what the suites declare (not their per-context ids)."""
+    declared = [
+        (s.name, [(e.expectation_type, e.configuration.kwargs, e.notes) for e in s.expectations])
+        for s in suites
+    ]
+    return hashlib.sha256(json.dumps(declared, default=str, sort_keys=True).encode()).hexdigest()
 
 
 def _page_url(context: Any, key: Any) -> str:
