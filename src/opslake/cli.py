@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -192,6 +193,16 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
+    """The ``airflow`` CLI with the stack's Airflow environment (database, keys, DAG folder)."""
+    import subprocess
+
+    from opslake.stack.airflow import airflow_bin, airflow_env
+
+    argv = [str(airflow_bin()), *args.airflow_args]
+    return subprocess.run(argv, env={**os.environ, **airflow_env(settings)}, check=False).returncode
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opslake", description=__doc__)
     parser.add_argument("--profile", default=None, help="configuration profile (default: embedded)")
@@ -225,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--services", default="", help="comma-separated subset (default: all)")
     stack.add_argument("--lines", type=int, default=40, help="log lines per service (logs)")
     stack.set_defaults(func=cmd_stack, settings_factory=_stack_settings)
+    airflow = sub.add_parser(
+        "airflow", help="the airflow CLI against the stack's Airflow, e.g. `backfill create ...`"
+    )
+    airflow.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    airflow.set_defaults(
+        func=cmd_airflow, settings_factory=lambda a: load_settings(a.profile or "stack")
+    )
     return parser
 
 

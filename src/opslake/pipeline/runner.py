@@ -110,6 +110,8 @@ def _write_all(ctx: StepContext, step: Step, outputs: Mapping[str, DataFrame]) -
         else:
             replace_partitions(frame, name, spec)
 
+    # Operators (and the retry test) see in the task log when the Iceberg commits begin.
+    logger.info("%s: writing %s for %s", step.name, ", ".join(step.outputs), ", ".join(ctx.dates))
     with ThreadPoolExecutor(max_workers=min(4, len(step.outputs))) as pool:
         for future in [pool.submit(write, key) for key in step.outputs]:
             future.result()

@@ -19,6 +19,7 @@ from typing import Any
 
 from opslake.config import Settings, data_path
 from opslake.exceptions import ServiceUnavailableError
+from opslake.orchestration.lineage import airflow_openlineage_env
 from opslake.stack.service import Launch, Service, http_ok
 
 API_PORT = 8082
@@ -41,13 +42,6 @@ def airflow_home(settings: Settings) -> Path:
 def api_url(settings: Settings) -> str:
     """Base URL of the api-server, prefix included (the UI, ``/api/v2`` and ``/auth/token`` are under it)."""
     return f"http://127.0.0.1:{API_PORT}{BASE_PATH}"
-
-
-def _lineage_transport(settings: Settings) -> dict[str, Any]:
-    """The OpenLineage provider's transport: where opslake's own jobs send their events."""
-    if settings.lineage_transport == "http":
-        return {"type": "http", "url": settings.lineage_url, "endpoint": "api/v1/lineage"}
-    return {"type": "file", "log_file_path": str(settings.lineage_file.resolve()), "append": True}
 
 
 def airflow_env(settings: Settings) -> dict[str, str]:
@@ -87,8 +81,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__FAB__ENABLE_PROXY_FIX": "True",
         # New DAG files appear within a minute (default 5); parsing is cheap (nothing heavy at import).
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "60",
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(_lineage_transport(settings)),
-        "AIRFLOW__OPENLINEAGE__NAMESPACE": settings.lineage_namespace,
+        # Task and DAG lineage go where the jobs' go; each Spark job names its task as parent.
+        **airflow_openlineage_env(settings),
         # The tasks' opslake settings: this stack's profile and state, wherever the task's cwd is.
         "OPSLAKE_PROFILE": settings.profile,
         "OPSLAKE_STACK_DIR": str(settings.stack_dir.resolve()),
