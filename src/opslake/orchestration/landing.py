@@ -100,6 +100,7 @@ def gate_interval(settings: Settings, start: dt.datetime, end: dt.datetime) -> G
     import dataclasses
 
     import pandas as pd
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from opslake.lake.storage import StorageOptions, open_uri
@@ -119,14 +120,21 @@ def gate_interval(settings: Settings, start: dt.datetime, end: dt.datetime) -> G
     frames: dict[str, pd.DataFrame] = {}
     unreadable: dict[str, TableResult] = {}
     for source, landed in files.items():
-        try:
-            parts = [read_frame(pq.read_table(path, filesystem=fs))
-                     for fs, path in (open_uri(f.uri, options) for f in landed)]  # fmt: skip
-        except (OSError, ValueError) as error:  # not Parquet, truncated: the file itself is bad
-            failure = Failure("parquet_file_readable", "", None, f"error: {error}")
-            unreadable[source] = TableResult(f"telemetry.{source}", 0, 0, 0, 1, (failure,))
-            continue
-        frames[source] = pd.concat(parts, ignore_index=True) if parts else empty_frame(source)
+        contents = []
+        for f in landed:  # an I/O error (storage down) propagates: no verdict, no quarantine
+            fs, path = open_uri(f.uri, options)
+            with fs.open_input_file(path) as stream:
+                contents.append((f.uri, stream.read_buffer()))
+        parts = []
+        for uri, data in contents:
+            try:
+                parts.append(read_frame(pq.read_table(pa.BufferReader(data))))
+            except (OSError, ValueError) as error:  # not Parquet, truncated: the file is bad
+                failure = Failure("parquet_file_readable", "", None, f"error: {uri}: {error}")
+                unreadable[source] = TableResult(f"telemetry.{source}", 0, 0, 0, 1, (failure,))
+                break
+        if source not in unreadable:
+            frames[source] = pd.concat(parts, ignore_index=True) if parts else empty_frame(source)
     result = run_gate(
         frames, start, end, batch, tolerance=MAX_BAD_SHARE, quality_dir=settings.out_dir / "quality"
     )

@@ -170,7 +170,7 @@ def test_a_bad_snapshot_is_quarantined_with_the_batch_and_an_unreadable_file_fai
     error = _fails(settings, 2)
     assert str(error).startswith(
         "telemetry.node_metrics: 1 of 1 expectations failed on 0 rows: parquet_file_readable: "
-        "observed error: "
+        f"observed error: file://{files['node_metrics'][0]}: "
     )
     assert not files["node_metrics"][0].exists()
     assert _quarantined(settings, 2) == _batch_of(files)
