@@ -30,6 +30,16 @@ def tables(
                 "(DATE '2026-11-01', TIMESTAMP '2026-11-01 00:00', 'n2', 'gcp', 'europe-west4', 0.95, true, 'mem_util', 'v1')",
             ],
         ),
+        f"{analytics}.anomaly_events": (
+            "dt date, node_id varchar, provider varchar, region varchar, metric varchar, "
+            "start_ts timestamp(6), end_ts timestamp(6), peak_ts timestamp(6), peak_score double, "
+            "rows bigint, reason varchar, detector_version varchar",
+            [
+                "(DATE '2026-11-01', 'n1', 'aws', 'eu-west-1', 'cpu_util', TIMESTAMP '2026-11-01 00:00', TIMESTAMP '2026-11-01 00:10', TIMESTAMP '2026-11-01 00:05', 3.5, 2, 'value', 'v1')",
+                "(DATE '2026-11-01', 'n2', 'gcp', 'europe-west4', 'mem_util', TIMESTAMP '2026-11-01 01:00', TIMESTAMP '2026-11-01 01:00', TIMESTAMP '2026-11-01 01:00', 7.0, 1, 'diff', 'v1')",
+                "(DATE '2026-11-02', 'n1', 'aws', 'eu-west-1', 'mem_util', TIMESTAMP '2026-11-02 03:00', TIMESTAMP '2026-11-02 04:00', TIMESTAMP '2026-11-02 03:30', 2.0, 9, 'season', 'v1')",
+            ],
+        ),
         f"{analytics}.carbon_daily": (
             "dt date, provider varchar, region varchar, nodes bigint, vcpu_hours double, total_kwh double, "
             "operational_gco2e double, embodied_gco2e double, total_gco2e double",

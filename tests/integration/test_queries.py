@@ -44,7 +44,7 @@ def engine(lake: Settings, spark: SparkSession) -> SparkEngine:
     engine = SparkEngine(lake, spark)
     assert apply_views(engine, CATALOG) == [
         "01_node_health.sql", "02_top_anomalies.sql", "03_carbon_by_provider_region_day.sql",
-        "04_placement_efficiency.sql", "05_recommendations.sql",
+        "04_placement_efficiency.sql", "05_recommendations.sql", "06_anomaly_events.sql",
     ]  # fmt: skip
     return engine
 
@@ -63,7 +63,7 @@ def test_views_are_persistent_iceberg_views_in_the_jdbc_catalog(
 ) -> None:
     views = engine.query(f"SHOW VIEWS IN {CATALOG}.analytics")
     assert sorted(zip(views["viewName"], views["isTemporary"], strict=True)) == [
-        ("v_carbon_by_provider_region_day", False), ("v_node_health", False),
+        ("v_anomaly_events", False), ("v_carbon_by_provider_region_day", False), ("v_node_health", False),
         ("v_placement_efficiency", False), ("v_recommendations", False), ("v_top_anomalies", False),
     ]  # fmt: skip
     # In the catalog database itself (where Trino would find them too), typed as views.
@@ -74,10 +74,10 @@ def test_views_are_persistent_iceberg_views_in_the_jdbc_catalog(
             (CATALOG,),
         ).fetchall()
     assert sorted(rows) == [
-        ("v_carbon_by_provider_region_day", "VIEW"), ("v_node_health", "VIEW"),
+        ("v_anomaly_events", "VIEW"), ("v_carbon_by_provider_region_day", "VIEW"), ("v_node_health", "VIEW"),
         ("v_placement_efficiency", "VIEW"), ("v_recommendations", "VIEW"), ("v_top_anomalies", "VIEW"),
     ]  # fmt: skip
-    assert apply_views(engine, CATALOG)[-1] == "05_recommendations.sql"  # re-applying replaces
+    assert apply_views(engine, CATALOG)[-1] == "06_anomaly_events.sql"  # re-applying replaces
 
 
 @pytest.mark.parametrize("name", sorted(CANNED))
@@ -115,6 +115,15 @@ def test_views_give_the_same_numbers_as_on_trino(engine: SparkEngine) -> None:
     assert _rows(
         engine, f"SELECT workload_id, rank_in_day FROM {a}.v_recommendations ORDER BY 2"
     ) == [("w2", 1), ("w1", 2), ("w3", 3)]
+    assert _rows(
+        engine,
+        f"SELECT CAST(dt AS string), node_id, metric, rows, peak_score, reason, rank_in_day "
+        f"FROM {a}.v_anomaly_events ORDER BY dt, rank_in_day",
+    ) == [
+        ("2026-11-01", "n2", "mem_util", 1, 7.0, "diff", 1),
+        ("2026-11-01", "n1", "cpu_util", 2, 3.5, "value", 2),
+        ("2026-11-02", "n1", "mem_util", 9, 2.0, "season", 1),
+    ]
 
 
 def test_the_limit_reaches_the_engine(engine: SparkEngine) -> None:

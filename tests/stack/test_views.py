@@ -46,7 +46,7 @@ def trino(stack: Stack) -> Iterator[QueryEngine]:
         engine.execute(f"INSERT INTO lake.{table} VALUES {', '.join(rows)}")
     assert apply_views(engine, "lake", TEL, ANA) == [
         "01_node_health.sql", "02_top_anomalies.sql", "03_carbon_by_provider_region_day.sql",
-        "04_placement_efficiency.sql", "05_recommendations.sql",
+        "04_placement_efficiency.sql", "05_recommendations.sql", "06_anomaly_events.sql",
     ]  # fmt: skip
     yield engine
     _drop_all(engine)
@@ -104,6 +104,19 @@ def test_recommendations_rank_by_saving_with_a_stable_tie_break(trino: QueryEngi
         trino, f"SELECT workload_id, rank_in_day FROM lake.{ANA}.v_recommendations ORDER BY 2"
     )
     assert rows == [("w2", 1), ("w1", 2), ("w3", 3)]
+
+
+def test_anomaly_events_rank_by_peak_score_within_each_day(trino: QueryEngine) -> None:
+    rows = _rows(
+        trino,
+        f"SELECT CAST(dt AS varchar), node_id, metric, rows, peak_score, reason, rank_in_day "
+        f"FROM lake.{ANA}.v_anomaly_events ORDER BY dt, rank_in_day",
+    )
+    assert rows == [
+        ("2026-11-01", "n2", "mem_util", 1, 7.0, "diff", 1),
+        ("2026-11-01", "n1", "cpu_util", 2, 3.5, "value", 2),
+        ("2026-11-02", "n1", "mem_util", 9, 2.0, "season", 1),
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(CANNED))
