@@ -29,7 +29,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -202,10 +202,9 @@ class TableMaintenance:
 
 @dataclass(frozen=True)
 class MaintenanceReport:
-    """Maintenance of every table, in declaration order, and the views applied afterwards."""
+    """Maintenance of every table, in declaration order."""
 
     tables: tuple[TableMaintenance, ...]
-    views: tuple[str, ...] = field(default=())
 
     @property
     def failed(self) -> tuple[TableMaintenance, ...]:
