@@ -88,9 +88,9 @@ def gate_interval(settings: Settings, start: dt.datetime, end: dt.datetime) -> G
     on the landed rows, and the reconciliation rows in = accepted + rejected on the row-level
     validation; each row-level expectation tolerates ``MAX_BAD_SHARE`` bad rows. The Data Docs site
     is rebuilt under ``<out_dir>/quality/data_docs/`` and its index is in the result. On failure
-    the batch's files of every source move to ``<raw>/quarantine/<batch>/`` (a day's snapshot
-    only if its own suite failed: earlier batches of the day share it) so no later ingest of the date
-    picks them up; nothing accepted earlier is touched. The error names the tables, the expectations
+    the batch's files of every source move to ``<raw>/quarantine/<batch>/`` (the day's generator
+    snapshot only if its own suite failed: earlier batches of the day share it) so no later ingest
+    of the date picks them up; nothing accepted earlier is touched. The error names the tables, the expectations
     and the counts.
 
     Raises:
@@ -143,8 +143,9 @@ def gate_interval(settings: Settings, start: dt.datetime, end: dt.datetime) -> G
         ordered = tuple(judged[f"telemetry.{s}"] for s in SOURCES if f"telemetry.{s}" in judged)
         result = dataclasses.replace(result, tables=ordered)
     if not result.success:
+        own = f"/part-{batch}.parquet"  # the batch's files; a day's snapshot is shared
         bad = [f for source, landed in files.items() for f in landed
-               if SOURCES[source][2] or not result.table(source).success]  # fmt: skip
+               if f.uri.endswith(own) or not result.table(source).success]  # fmt: skip
         result = dataclasses.replace(result, quarantined=tuple(quarantine(settings, batch, bad)))
         raise QualityGateError(result.message(), result)
     return result
@@ -153,8 +154,9 @@ def gate_interval(settings: Settings, start: dt.datetime, end: dt.datetime) -> G
 def batch_files(
     settings: Settings, start: dt.datetime, end: dt.datetime
 ) -> dict[str, list[LandedFile]]:
-    """The landing files of the interval's batch, per source: ``part-<batch>`` of each timestamped
-    source, and the day's generator snapshot of each source without timestamps."""
+    """The landing files of the interval's batch, per source: its ``part-<batch>`` files (the
+    generator's rows, or a drop's export, which lands under the interval's date and hour); for a
+    source without timestamps that the batch did not bring, the day's generator snapshot."""
     from opslake.lake.landing import list_landing
     from opslake.lake.storage import StorageOptions
     from opslake.orchestration.submit import interval_dates
@@ -164,12 +166,12 @@ def batch_files(
     day = start.astimezone(dt.UTC).date()
     found = {}
     for source, (_schema, _keys, ts_column) in SOURCES.items():
-        part = batch_id(start, end) if ts_column else _snapshot_id(day)
-        dates = interval_dates(start, end) if ts_column else [day.isoformat()]
-        found[source] = [
-            f for f in list_landing(settings.raw_root, source, options, dates)
-            if f.uri.endswith(f"/part-{part}.parquet")
-        ]  # fmt: skip
+        landed = list_landing(settings.raw_root, source, options, interval_dates(start, end))
+        own = [f for f in landed if f.uri.endswith(f"/part-{batch_id(start, end)}.parquet")]
+        if not own and not ts_column:
+            snapshot = f"/dt={day.isoformat()}/hour=00/part-{_snapshot_id(day)}.parquet"
+            own = [f for f in landed if f.uri.endswith(snapshot)]
+        found[source] = own
     return found
 
 

@@ -3,15 +3,18 @@
 The row-level validation (``opslake.quality.validation``) tags each bad row with a reason; this gate
 judges every landed table of one data interval as a whole and fails loudly, naming the table, each
 failed expectation and its counts. The suites are derived from the declarations, never restated:
-columns, types, keys and the timestamp column from ``telemetry.schemas.SOURCES``, value ranges from
-the rule constants of ``quality.validation``. Each table gets two suites:
+columns, types, keys and the timestamp column from ``telemetry.schemas.SOURCES``; parsing, value
+ranges and regions from ``quality.validation``. Each table gets two suites:
 
-- ``telemetry.<source>`` on the landed rows: ordered columns, column types, non-null keys (and the
-  other non-nullable columns), unique keys, value ranges, known regions, timestamps inside the
-  interval and, for continuous feeds, freshness (the newest sample at most ``FRESHNESS_LAG`` old).
-- ``telemetry.<source>.reconciliation`` on the row-level verdict (one row per landed row with its
-  reject reason, null when accepted): rows in = accepted + rejected, every landed row judged once,
-  and rejects within the tolerance.
+- ``telemetry.<source>`` on the rows as the table would hold them (each declared column parsed
+  by validation's rule, so a text export is judged like typed Parquet): the column set, non-null
+  keys (and the other non-nullable columns), unique keys, value ranges, known regions, timestamps
+  inside the interval and, for continuous feeds, freshness (newest sample at most
+  ``FRESHNESS_LAG`` old).
+- ``telemetry.<source>.rows`` on the row-level verdict (one row per landed row with its reject
+  reason, null when accepted, and the values that did not parse): types (values parse as their
+  declared type), rows in = accepted + rejected, every landed row judged once, and rejects within
+  the tolerance.
 
 Per-run values (interval bounds, rows in) are suite parameters, so a suite is one declaration and
 Data Docs show it once. Row-level expectations take ``mostly = 1 - tolerance``: a few bad rows are
@@ -39,6 +42,7 @@ from opslake.quality.validation import (
     NON_NEGATIVE_COLUMNS,
     POSITIVE_COLUMNS,
     REGION_COLUMN,
+    parse_column,
     validate,
 )
 from opslake.telemetry.catalog import KNOWN_REGIONS
@@ -52,7 +56,7 @@ logger = logging.getLogger(__name__)
 # Continuous feeds: at the end of an interval their newest sample is at most this old (a sparse
 # source such as workloads or hourly grid intensity may have no row in a 15-minute interval).
 FRESHNESS_LAG: dict[str, dt.timedelta] = {"node_metrics": dt.timedelta(minutes=15)}
-# The verdict column of the reconciliation suite: the row-level reject reason, null when accepted.
+# The verdict column of the rows suite: the row-level reject reason, null when accepted.
 REASON = "reject_reason"
 DOCS_SITE = "opslake"
 # Validation results listed on the Data Docs index (newest first), and how long results are kept.
@@ -152,29 +156,9 @@ class GateResult:
         return " | ".join(parts)
 
 
-def gx_type(arrow_type: pa.DataType) -> str:
-    """The type name ``expect_column_values_to_be_of_type`` checks for a column of ``arrow_type``,
-    as ``read_frame`` reads it into pandas."""
-    if pa.types.is_timestamp(arrow_type):
-        return "Timestamp"  # a tz-aware pandas column holds Timestamps
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return "str"  # object column: checked value by value
-    return str(np.dtype(arrow_type.to_pandas_dtype()).name)  # float64, int32, bool, ...
-
-
-def _nullable_ints(arrow_type: pa.DataType) -> Any:
-    """Integers read as pandas' nullable dtypes, so a null does not turn an int column into floats."""
-    import pandas as pd
-
-    if pa.types.is_integer(arrow_type):
-        name = np.dtype(arrow_type.to_pandas_dtype()).name  # int32, uint8, ...
-        return pd.api.types.pandas_dtype(name.replace("int", "Int").replace("uInt", "UInt"))
-    return None
-
-
 def read_frame(table: pa.Table) -> pd.DataFrame:
-    """A landed Arrow table as the gate judges it (the types ``gx_type`` names)."""
-    frame: pd.DataFrame = table.to_pandas(types_mapper=_nullable_ints)
+    """A landed Arrow table as pandas (what ``run_gate`` takes)."""
+    frame: pd.DataFrame = table.to_pandas()
     return frame
 
 
@@ -183,8 +167,14 @@ def empty_frame(source: str) -> pd.DataFrame:
     return read_frame(SOURCES[source][0].empty_table())
 
 
+def unparsed(column: str) -> str:
+    """The verdict column holding the values of ``column`` that do not parse as its declared type."""
+    return f"unparsed {column}"
+
+
 def table_suite(source: str, mostly: float = 1.0) -> Any:
-    """The expectation suite of the landed rows of ``telemetry.<source>`` for one interval.
+    """The expectation suite of ``telemetry.<source>`` on one interval's rows, as the table would
+    hold them (``typed_view``).
 
     Parameters at run time: ``interval_start`` and ``interval_end`` (timestamped sources) and
     ``fresh_from`` (sources in ``FRESHNESS_LAG``).
@@ -195,9 +185,8 @@ def table_suite(source: str, mostly: float = 1.0) -> Any:
     ex: Any = gx.expectations
     expectations: list[Any] = []
     add = expectations.append
-    add(ex.ExpectTableColumnsToMatchOrderedList(column_list=schema.names))
-    for f in schema:
-        add(ex.ExpectColumnValuesToBeOfType(column=f.name, type_=gx_type(f.type)))
+    # A set: exports (CSV) carry the declared columns in any order; ingest selects them by name.
+    add(ex.ExpectTableColumnsToMatchSet(column_set=schema.names, exact_match=True))
     required = [*keys, *(f.name for f in schema if not f.nullable and f.name not in keys)]
     for column in required:
         add(ex.ExpectColumnValuesToNotBeNull(column=column, mostly=mostly))
@@ -243,15 +232,25 @@ def _bounds(column: str) -> dict[str, Any]:
     return {}
 
 
-def reconciliation_suite(source: str, mostly: float = 1.0) -> Any:
-    """The suite of the row-level verdict of ``telemetry.<source>`` (``verdict``).
+def rows_suite(source: str, mostly: float = 1.0) -> Any:
+    """The suite of the row-level verdict on ``telemetry.<source>``'s rows (``verdict``): types (every
+    value parses as its declared type), the reconciliation rows in = accepted + rejected, every row
+    judged once, and rejects within the tolerance.
 
     Parameter at run time: ``rows_in``, the landed rows.
     """
     import great_expectations as gx
 
+    schema = SOURCES[source][0]
     ex: Any = gx.expectations
     expectations = [
+        ex.ExpectColumnValuesToBeNull(
+            column=unparsed(f.name), mostly=mostly,
+            notes=f"types: values of {f.name} parse as {f.type} (validation's parsing rule)",
+        )
+        for f in schema
+    ]  # fmt: skip
+    expectations += [
         ex.ExpectTableRowCountToEqual(
             value={"$PARAMETER": "rows_in"},
             notes="reconciliation: rows in = accepted + rejected by the row-level validation",
@@ -261,15 +260,39 @@ def reconciliation_suite(source: str, mostly: float = 1.0) -> Any:
         ),
         ex.ExpectColumnValuesToBeNull(
             column=REASON, mostly=mostly,
-            notes="rejected rows (a reject reason) stay within the tolerance",
+            notes="rejected rows (with a reject reason) stay within the tolerance",
         ),
     ]  # fmt: skip
-    return gx.ExpectationSuite(name=f"telemetry.{source}.reconciliation", expectations=expectations)
+    return gx.ExpectationSuite(name=f"telemetry.{source}.rows", expectations=expectations)
 
 
-def verdict(raw: pd.DataFrame, source: str, batch: str, now: pd.Timestamp) -> pd.DataFrame:
-    """The row-level validation's verdict on ``raw``: ``row_number`` and ``reject_reason`` (null when
-    accepted), one row per accepted and per rejected row.
+def typed_view(raw: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``raw`` as the table would hold it, and what did not parse.
+
+    Returns:
+        The landed columns with each declared one parsed to its type (a value that does not parse
+        becomes null; other columns as landed), and per declared column the raw values that did not
+        parse (null elsewhere; all null for a missing column, which the column check reports).
+    """
+    import pandas as pd
+
+    typed = raw.copy()
+    failed = pd.DataFrame(index=raw.index)
+    for f in SOURCES[source][0]:
+        if f.name not in raw.columns:
+            failed[unparsed(f.name)] = pd.Series(None, index=raw.index, dtype=object)
+            continue
+        values, bad = parse_column(raw[f.name], f.type)
+        typed[f.name] = values
+        failed[unparsed(f.name)] = raw[f.name].astype(object).where(bad, None)
+    return typed, failed
+
+
+def verdict(
+    raw: pd.DataFrame, failed: pd.DataFrame, source: str, batch: str, now: pd.Timestamp
+) -> pd.DataFrame:
+    """The row-level verdict on ``raw``, one row per landed row: ``row_number``, ``reject_reason``
+    (null when accepted) and the values that did not parse (``failed`` of ``typed_view``).
 
     A file-level problem (missing required columns) rejects every row with that reason.
     """
@@ -278,15 +301,18 @@ def verdict(raw: pd.DataFrame, source: str, batch: str, now: pd.Timestamp) -> pd
     try:
         checked = validate(raw, source, batch, now=now)
     except SourceFileError as error:
-        return pd.DataFrame({"row_number": np.arange(len(raw)), REASON: str(error)})
-    accepted = pd.DataFrame(
-        {"row_number": checked.accepted.index.to_numpy(dtype="int64"), REASON: None}
-    )
-    rejected = pd.DataFrame(
-        {"row_number": checked.rejects["row_number"].to_numpy(dtype="int64"),
-         REASON: checked.rejects["reason"].to_numpy()}
-    )  # fmt: skip
-    return pd.concat([accepted, rejected], ignore_index=True).astype({REASON: object})
+        rows = pd.DataFrame({"row_number": np.arange(len(raw)), REASON: str(error)})
+    else:
+        accepted = pd.DataFrame(
+            {"row_number": checked.accepted.index.to_numpy(dtype="int64"), REASON: None}
+        )
+        rejected = pd.DataFrame(
+            {"row_number": checked.rejects["row_number"].to_numpy(dtype="int64"),
+             REASON: checked.rejects["reason"].to_numpy()}
+        )  # fmt: skip
+        rows = pd.concat([accepted, rejected], ignore_index=True)
+    rows = rows.astype({REASON: object})
+    return pd.concat([rows, failed.reindex(rows["row_number"]).reset_index(drop=True)], axis=1)
 
 
 def run_gate(
@@ -321,7 +347,8 @@ def run_gate(
     tables, suites, identifiers, failed = [], [], [], []
     for source in [s for s in SOURCES if s in frames]:
         raw = frames[source].reset_index(drop=True)
-        judged = verdict(raw, source, batch, now=pd.Timestamp(end))
+        typed, failed_parse = typed_view(raw, source)
+        judged = verdict(raw, failed_parse, source, batch, now=pd.Timestamp(end))
         parameters: dict[str, Any] = {"interval_start": start, "interval_end": end,
                                       "rows_in": len(raw)}  # fmt: skip
         if source in FRESHNESS_LAG:
@@ -329,8 +356,8 @@ def run_gate(
         failures: list[Failure] = []
         evaluated = 0
         for suite, frame in (
-            (table_suite(source, mostly), raw),
-            (reconciliation_suite(source, mostly), judged),
+            (table_suite(source, mostly), typed),
+            (rows_suite(source, mostly), judged),
         ):
             suite, outcome = _validate(context, datasource, suite, frame, parameters, run_id)
             suites.append(suite)
@@ -339,7 +366,7 @@ def run_gate(
             position = {e.id: i for i, e in enumerate(suite.expectations)}
             broken = [r for r in outcome.results if not r.success]
             broken.sort(key=lambda r: position.get(r.expectation_config.id, len(position)))
-            failures += [_failure(r, frame, judged) for r in broken]
+            failures += [_failure(r, source, frame, judged) for r in broken]
             if broken:
                 failed.append((suite.name, identifiers[-1]))
         rejected = int(judged[REASON].notna().sum())
@@ -482,7 +509,7 @@ def _prune(results_dir: Path, retention: dt.timedelta) -> int:
     return len(old)
 
 
-def _failure(result: Any, frame: pd.DataFrame, judged: pd.DataFrame) -> Failure:
+def _failure(result: Any, source: str, frame: pd.DataFrame, judged: pd.DataFrame) -> Failure:
     config = result.expectation_config
     kwargs = config.kwargs
     column = kwargs.get("column") or ""
@@ -500,28 +527,28 @@ def _failure(result: Any, frame: pd.DataFrame, judged: pd.DataFrame) -> Failure:
         column=str(column),
         unexpected=outcome.get("unexpected_count"),
         observed=observed,
-        detail=_detail(config.type, kwargs, observed, column, judged),
+        detail=_detail(source, config.type, kwargs, outcome, observed, column, judged),
     )
 
 
-def _detail(kind: str, kwargs: Mapping[str, Any], observed: Any, column: str,
-            judged: pd.DataFrame) -> str:  # fmt: skip
+def _detail(source: str, kind: str, kwargs: Mapping[str, Any], outcome: Mapping[str, Any],
+            observed: Any, column: str, judged: pd.DataFrame) -> str:  # fmt: skip
     """What the expectation wanted, in the words a reader needs to fix the batch."""
-    if kind == "expect_table_columns_to_match_ordered_list" and isinstance(observed, list):
-        expected = list(kwargs["column_list"])
+    if kind == "expect_table_columns_to_match_set" and isinstance(observed, list):
+        expected = list(kwargs["column_set"])
         missing = [c for c in expected if c not in observed]
         extra = [c for c in observed if c not in expected]
-        if missing or extra:
-            return f"missing {missing}, unexpected {extra}"
-        return "columns out of order"
-    if kind == "expect_column_values_to_be_of_type":
-        return f"expected {kwargs['type_']}"
+        return f"missing {missing}, unexpected {extra}"
+    if column.startswith(unparsed("")):
+        declared = SOURCES[source][0].field(column.removeprefix(unparsed(""))).type
+        sample = list(dict.fromkeys(map(repr, outcome.get("partial_unexpected_list") or [])))
+        return f"not {declared}: {', '.join(sample[:3])}"
     if kind == "expect_table_row_count_to_equal":
         return f"expected {kwargs['value']}"
     if kind == "expect_column_max_to_be_between":
         return f"expected >= {kwargs['min_value']}"
-    if column == REASON:
-        reasons = judged[REASON].dropna().value_counts().head(3)
+    if column == REASON:  # the commonest reasons (a row may have several, joined by "; ")
+        reasons = judged[REASON].dropna().str.split("; ").explode().value_counts().head(3)
         return "; ".join(f"{n} x {reason}" for reason, n in reasons.items())
     return ""
 

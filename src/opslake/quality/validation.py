@@ -67,7 +67,7 @@ def validate(
     typed = pd.DataFrame(index=raw.index)
     for field in schema:
         column = raw[field.name] if field.name in raw.columns else pd.Series(None, index=raw.index)
-        values, bad = _coerce(column, field.type)
+        values, bad = parse_column(column, field.type)
         flag(bad, f"wrong type: {field.name}=", column)
         typed[field.name] = values
 
@@ -131,8 +131,11 @@ def _present(column: pd.Series) -> pd.Series:
     return present
 
 
-def _coerce(column: pd.Series, arrow_type: pa.DataType) -> tuple[pd.Series, pd.Series]:
-    """Parse ``column`` to ``arrow_type``; returns (values, mask of non-null values that failed)."""
+def parse_column(column: pd.Series, arrow_type: pa.DataType) -> tuple[pd.Series, pd.Series]:
+    """Parse ``column`` to ``arrow_type``; returns (values, mask of non-null values that failed).
+
+    The one parsing rule: ``validate`` and the great-expectations gate both use it.
+    """
     no_errors = pd.Series(False, index=column.index)
     values: pd.Series
     if pa.types.is_timestamp(arrow_type):

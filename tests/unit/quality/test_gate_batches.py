@@ -109,25 +109,23 @@ def test_every_source_is_judged_and_bad_batches_are_quarantined_without_touching
     assert files["node_pools"][0].exists()  # ...not the day's snapshot, which passed
     assert error.result is not None and len(error.result.quarantined) == len(_batch_of(files))
 
-    # A wrong-schema file: a column of the wrong type.
+    # A wrong-schema file: a column of the wrong type (text that does not parse as a double).
     files = _land(settings, 2)
-    _edit(files["node_metrics"][0], lambda f: f.assign(mem_util=f["mem_util"].astype(str)))
+    _edit(files["node_metrics"][0], lambda f: f.assign(mem_util="high"))
     error = _fails(settings, 2)
-    wrong_type = (
-        "expect_column_values_to_be_of_type(mem_util): 60 rows unexpected (expected float64)"
+    assert (
+        "expect_column_values_to_be_null(unparsed mem_util): 60 rows unexpected "
+        "(not double: 'high')" in str(error)
     )
-    assert wrong_type in str(error)
     assert not files["node_metrics"][0].exists()
 
     # A wrong-schema file: a column missing.
     files = _land(settings, 3)
     _edit(files["node_metrics"][0], lambda f: f.drop(columns=["disk_util"]))
     error = _fails(settings, 3)
-    assert (
-        "expect_table_columns_to_match_ordered_list: observed ['ts', 'node_id', 'pool_id', "
-        "'provider', 'region', 'cpu_util', 'mem_util', 'net_mbps'] (missing ['disk_util'], "
-        "unexpected [])" in str(error)
-    )
+    assert "(missing ['disk_util'], unexpected [])" in str(error)
+    missing = "expect_column_values_to_be_between(disk_util): observed missing column disk_util"
+    assert missing in str(error)
 
     # Half the key values null.
     files = _land(settings, 4)
@@ -153,11 +151,13 @@ def test_a_bad_snapshot_is_quarantined_with_the_batch_and_an_unreadable_file_fai
 ) -> None:
     settings = Settings(home=tmp_path, out_dir=tmp_path / "out")
     files = _land(settings, 0)
-    _edit(files["node_pools"][0], lambda f: f.assign(max_nodes=f["max_nodes"].astype("int64")))
+    _edit(files["node_pools"][0], lambda f: f.assign(price_per_hour=-f["price_per_hour"]))
     error = _fails(settings, 0)
     assert str(error).startswith(
-        "telemetry.node_pools: 1 of 20 expectations failed on 41 rows: "
-        "expect_column_values_to_be_of_type(max_nodes): observed int64 (expected int32)"
+        "telemetry.node_pools: 2 of 20 expectations failed on 41 rows: "
+        "expect_column_values_to_be_between(price_per_hour): 41 rows unexpected; "
+        "expect_column_values_to_be_null(reject_reason): 41 rows unexpected "
+        "(41 x price_per_hour is negative)"
     )
     assert _quarantined(settings, 0) == _batch_of(files, ("node_pools",))
     assert not files["node_pools"][0].exists()
@@ -174,3 +174,71 @@ def test_a_bad_snapshot_is_quarantined_with_the_batch_and_an_unreadable_file_fai
     )
     assert not files["node_metrics"][0].exists()
     assert _quarantined(settings, 2) == _batch_of(files)
+
+
+def _export(folder: Path, frames: dict[str, pd.DataFrame]) -> str:
+    """Write ``frames`` as CSV exports (a drop folder); returns the folder."""
+    folder.mkdir()
+    for source, frame in frames.items():
+        frame.to_csv(folder / f"{source}.csv", index=False)
+    return str(folder)
+
+
+def test_a_csv_drop_is_judged_as_text_and_a_bad_one_is_quarantined_whole(tmp_path: Path) -> None:
+    from opslake.orchestration.drop import land_drop
+    from opslake.telemetry import GeneratorConfig, generate
+
+    settings = Settings(home=tmp_path, out_dir=tmp_path / "out")
+    start, end = START, START + dt.timedelta(hours=1)
+    day = generate(GeneratorConfig(start=pd.Timestamp("2026-11-22", tz="UTC"), days=1, nodes=NODES,
+                                   workloads=200, seed=3))  # fmt: skip
+    frames = {}
+    for source, (_schema, _keys, ts_column) in SOURCES.items():
+        frame = getattr(day, source)
+        frames[source] = frame[(frame[ts_column] >= start) & (frame[ts_column] < end)] if (
+            ts_column) else frame  # fmt: skip
+    land_drop(settings, start, end, _export(tmp_path / "good", frames))
+    good = gate_interval(settings, start, end)
+    assert good.success
+    assert {t.table: t.rows for t in good.tables} == {
+        f"telemetry.{s}": len(f) for s, f in frames.items()
+    }
+
+    # The shape of a bad export: half the keys null, malformed values, a workloads file of another
+    # schema. Every file of the batch (node_pools too: the drop brought it) is quarantined.
+    later, last = end, end + dt.timedelta(hours=1)
+    metrics = frames["node_metrics"].assign(ts=lambda f: f["ts"] + dt.timedelta(hours=1))
+    metrics = metrics.assign(node_id=metrics["node_id"].where(pd.RangeIndex(len(metrics)) % 2 == 0).values,
+                             cpu_util="n/a")  # fmt: skip
+    bad = {"node_metrics": metrics, "workloads": pd.DataFrame({"id": ["w-1"], "size": ["big"]}),
+           "node_pools": frames["node_pools"]}  # fmt: skip
+    land_drop(settings, later, last, _export(tmp_path / "bad", bad))
+    with pytest.raises(QualityGateError) as error:
+        gate_interval(settings, later, last)
+    message = str(error.value)
+    half = len(metrics) // 2
+    assert message.startswith(
+        f"telemetry.node_metrics: 3 of 23 expectations failed on {len(metrics)} rows: "
+    )
+    assert f"expect_column_values_to_not_be_null(node_id): {half} rows unexpected" in message
+    assert (
+        f"expect_column_values_to_be_null(unparsed cpu_util): {len(metrics)} rows unexpected"
+        in message
+    )
+    declared = SOURCES["workloads"][0].names
+    assert (
+        "telemetry.workloads: 9 of 22 expectations failed on 1 rows: "  # all that name a column
+        f"expect_table_columns_to_match_set: observed ['id', 'size'] (missing {declared}, "
+        "unexpected ['id', 'size'])" in message
+    )
+    assert f"({len(metrics)} x wrong type: cpu_util=n/a; {half} x null key: node_id)" in message
+    assert "wrong schema for workloads: missing columns ['workload_id', 'submitted_at']" in message
+    batch = batch_id(later, last)
+    quarantined = {p.relative_to(tmp_path / "raw" / "quarantine" / batch).parts[0]
+                   for p in (tmp_path / "raw" / "quarantine" / batch).rglob("*.parquet")}  # fmt: skip
+    assert quarantined == set(bad)
+    assert not any(
+        p.name == f"part-{batch}.parquet"
+        for p in (tmp_path / "raw").rglob("telemetry/**/*.parquet")
+    )
+    assert gate_interval(settings, start, end).success  # the earlier drop is untouched
