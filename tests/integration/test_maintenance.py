@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,6 +23,7 @@ from opslake.config import Settings
 from opslake.lake.maintenance import (
     MaintenancePolicy,
     MaintenanceReport,
+    TableMaintenance,
     maintain_lake,
     maintain_table,
     reapply_views,
@@ -63,13 +65,41 @@ def _views(spark: SparkSession, catalog: str) -> set[str]:
     return {r[1] for r in spark.sql(f"SHOW VIEWS IN {catalog}.analytics").collect()}
 
 
+def _view_name(sql: str) -> str:
+    found = re.search(r"VIEW \S+\.(\w+) AS", sql)
+    assert found, sql
+    return found[1]
+
+
 def _age(path: Path, age: dt.timedelta) -> None:
     stamp = (dt.datetime.now(dt.UTC) - age).timestamp()
     os.utime(path, (stamp, stamp))
 
 
+@dataclass(frozen=True)
+class Outcome:
+    settings: Settings
+    name: str
+    before_rows: list[Row]
+    files_start: list[str]
+    snapshots_start: int
+    pass1: TableMaintenance
+    files_pass1: list[str]
+    report: MaintenanceReport
+    views: list[str]
+    views_before: set[str]
+    views_after: set[str]
+    old: Path
+    fresh: Path
+    sibling: Path
+
+    @property
+    def placements(self) -> TableMaintenance:
+        return next(t for t in self.report.tables if t.table == self.name)
+
+
 @pytest.fixture(scope="module")
-def lake(spark: SparkSession, isolated_lake: Callable[[str], Settings]) -> dict[str, object]:
+def lake(spark: SparkSession, isolated_lake: Callable[[str], Settings]) -> Outcome:
     """Every declared table created (empty); the placements table written nine times; pass 1; orphans
     planted; pass 2. Returns what the tests look at."""
     settings = isolated_lake("maintlake")
@@ -111,89 +141,73 @@ def lake(spark: SparkSession, isolated_lake: Callable[[str], Settings]) -> dict[
     )
     views_before = _views(spark, catalog)
     views = reapply_views(settings, spark)
-    return {
-        "settings": settings, "name": name, "before_rows": before_rows,
-        "files_start": files_start, "snapshots_start": snapshots_start,
-        "pass1": pass1, "files_pass1": files_pass1, "report": report, "views": views,
-        "views_before": views_before, "views_after": _views(spark, catalog),
-        "old": old, "fresh": fresh, "sibling": sibling,
-    }  # fmt: skip
+    return Outcome(
+        settings, name, before_rows, files_start, snapshots_start, pass1, files_pass1, report,
+        views, views_before, _views(spark, catalog), old, fresh, sibling,
+    )  # fmt: skip
 
 
-def _placements(lake: dict[str, object]) -> object:
-    report = lake["report"]
-    assert isinstance(report, MaintenanceReport)
-    return next(t for t in report.tables if t.table == lake["name"])
-
-
-def test_the_rows_never_change(spark: SparkSession, lake: dict[str, object]) -> None:
-    name = str(lake["name"])
-    before = spark.createDataFrame(lake["before_rows"], struct_of(PLACEMENTS))  # type: ignore[arg-type]
+def test_the_rows_never_change(spark: SparkSession, lake: Outcome) -> None:
+    name = lake.name
+    before = spark.createDataFrame(lake.before_rows, struct_of(PLACEMENTS))
     after = spark.table(name)
     assert before.count() == after.count() == 25 * len(APPENDS)
     assert before.exceptAll(after).count() == 0
     assert after.exceptAll(before).count() == 0
 
 
-def test_pass_one_compacts_only_the_recent_partitions(
-    spark: SparkSession, lake: dict[str, object]
-) -> None:
-    files_start, files_pass1 = lake["files_start"], lake["files_pass1"]
-    assert isinstance(files_start, list) and isinstance(files_pass1, list)
+def test_pass_one_compacts_only_the_recent_partitions(spark: SparkSession, lake: Outcome) -> None:
+    files_start, files_pass1 = lake.files_start, lake.files_pass1
     assert len(files_start) == 9  # one file per append
-    pass1 = lake["pass1"]
+    pass1 = lake.pass1
     # Yesterday's 4 files became 1; today's single file is not worth a rewrite; D1 untouched.
-    assert (pass1.rewritten_data_files, pass1.added_data_files) == (4, 1)  # type: ignore[attr-defined]
-    assert (pass1.data_files_before, pass1.data_files_after) == (9, 6)  # type: ignore[attr-defined]
+    assert (pass1.rewritten_data_files, pass1.added_data_files) == (4, 1)
+    assert (pass1.data_files_before, pass1.data_files_after) == (9, 6)
     assert [f for f in files_start if f"dt={D1}" in f] == [
         f for f in files_pass1 if f"dt={D1}" in f
     ]
-    assert pass1.snapshots_after == pass1.snapshots_before  # type: ignore[attr-defined]
-    assert pass1.orphan_files == ()  # type: ignore[attr-defined]
+    assert pass1.snapshots_after == pass1.snapshots_before
+    assert pass1.orphan_files == ()
 
 
 def test_pass_two_leaves_one_file_per_partition_and_deletes_the_replaced_files(
-    spark: SparkSession, lake: dict[str, object]
+    spark: SparkSession, lake: Outcome
 ) -> None:
-    t = _placements(lake)
-    name = str(lake["name"])
-    assert (t.status, t.data_files_before, t.data_files_after) == ("ok", 6, 3)  # type: ignore[attr-defined]
-    assert (t.rewritten_data_files, t.added_data_files) == (4, 1)  # type: ignore[attr-defined]
+    t = lake.placements
+    name = lake.name
+    assert (t.status, t.data_files_before, t.data_files_after) == ("ok", 6, 3)
+    assert (t.rewritten_data_files, t.added_data_files) == (4, 1)
     files = _data_files(spark, name)
     assert sorted(f.split("/")[-2] for f in files) == [f"dt={d}" for d in (D1, D2, D3)]
     # Every file the two compactions replaced went with the expired snapshots, on disk too.
-    replaced = set(lake["files_start"]) - set(files)  # type: ignore[call-overload]
+    replaced = set(lake.files_start) - set(files)
     assert len(replaced) == 8
-    assert t.deleted_data_files == 8  # type: ignore[attr-defined]
+    assert t.deleted_data_files == 8
     assert not any(_local(f).exists() for f in replaced)
     assert all(_local(f).exists() for f in files)
 
 
-def test_snapshots_are_expired_down_to_retain_last(
-    spark: SparkSession, lake: dict[str, object]
-) -> None:
-    t = _placements(lake)
+def test_snapshots_are_expired_down_to_retain_last(spark: SparkSession, lake: Outcome) -> None:
+    t = lake.placements
     # 9 appends (+ the creation's snapshot, if any) + 2 compactions, then only the current one.
-    assert t.snapshots_before == lake["snapshots_start"] + 2  # type: ignore[attr-defined,operator]
-    assert t.snapshots_after == 1 == _snapshots(spark, str(lake["name"]))  # type: ignore[attr-defined]
-    operation = spark.sql(f"SELECT operation FROM {lake['name']}.snapshots").collect()[0][0]
+    assert t.snapshots_before == lake.snapshots_start + 2
+    assert t.snapshots_after == 1 == _snapshots(spark, lake.name)
+    operation = spark.sql(f"SELECT operation FROM {lake.name}.snapshots").collect()[0][0]
     assert operation == "replace"  # the compaction's snapshot is the one kept
 
 
-def test_only_the_old_orphan_in_the_table_folder_is_removed(lake: dict[str, object]) -> None:
-    t = _placements(lake)
-    old, fresh, sibling = (lake[k] for k in ("old", "fresh", "sibling"))
-    assert isinstance(old, Path) and isinstance(fresh, Path) and isinstance(sibling, Path)
-    assert [_local(f) for f in t.orphan_files] == [old]  # type: ignore[attr-defined]
+def test_only_the_old_orphan_in_the_table_folder_is_removed(lake: Outcome) -> None:
+    t = lake.placements
+    old, fresh, sibling = lake.old, lake.fresh, lake.sibling
+    assert [_local(f) for f in t.orphan_files] == [old]
     assert not old.exists()
     assert fresh.exists()  # younger than the 3-day window: maybe a write in flight
     assert sibling.exists()  # another folder that merely starts with the table's name
 
 
-def test_a_failing_table_is_reported_and_does_not_stop_the_others(lake: dict[str, object]) -> None:
-    report = lake["report"]
-    assert isinstance(report, MaintenanceReport)
-    catalog = lake["settings"].catalog_name  # type: ignore[attr-defined]
+def test_a_failing_table_is_reported_and_does_not_stop_the_others(lake: Outcome) -> None:
+    report = lake.report
+    catalog = lake.settings.catalog_name
     assert [t.table for t in report.failed] == [f"{catalog}.analytics.gc_off"]
     assert "GC is disabled" in (report.failed[0].error or "")
     statuses = {t.table: t.status for t in report.tables}
@@ -201,21 +215,19 @@ def test_a_failing_table_is_reported_and_does_not_stop_the_others(lake: dict[str
         f"{catalog}.analytics.gc_off": "failed",
         **{f"{catalog}.{key}": "ok" for key in TABLES},
     }
-    empty = [t for t in report.tables if t.status == "ok" and t.table != lake["name"]]
+    empty = [t for t in report.tables if t.status == "ok" and t.table != lake.name]
     assert all(t.data_files_after == 0 and t.orphan_files == () for t in empty)
 
 
-def test_the_views_are_applied_again(lake: dict[str, object]) -> None:
-    assert lake["views"] == [p.name for p in view_files()]
-    declared = {re.search(r"VIEW \S+\.(\w+) AS", p.read_text())[1] for p in view_files()}  # type: ignore[index]
-    assert lake["views_before"] == set()  # a fresh catalog: maintenance created them
-    assert lake["views_after"] == declared
+def test_the_views_are_applied_again(lake: Outcome) -> None:
+    assert lake.views == [p.name for p in view_files()]
+    declared = {_view_name(p.read_text()) for p in view_files()}
+    assert lake.views_before == set()  # a fresh catalog: maintenance created them
+    assert lake.views_after == declared
 
 
-def test_a_table_not_created_yet_is_missing_not_failed(
-    spark: SparkSession, lake: dict[str, object]
-) -> None:
-    catalog = lake["settings"].catalog_name  # type: ignore[attr-defined]
+def test_a_table_not_created_yet_is_missing_not_failed(spark: SparkSession, lake: Outcome) -> None:
+    catalog = lake.settings.catalog_name
     result = maintain_table(
         spark, catalog, "analytics.never_written", MaintenancePolicy(), dt.datetime.now(dt.UTC),
         spec=PLACEMENTS,
@@ -232,11 +244,10 @@ class _Log:
 
 
 def test_the_dag_task_runs_the_job_as_a_spark_application(
-    spark: SparkSession, lake: dict[str, object], monkeypatch: pytest.MonkeyPatch
+    spark: SparkSession, lake: Outcome, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What the DAG's task calls: a spark-submit of spark_jobs/lake_maintenance.py on this lake."""
-    settings, name = lake["settings"], str(lake["name"])
-    assert isinstance(settings, Settings)
+    settings, name = lake.settings, lake.name
     for batch in (100, 101):  # today's partition: 1 -> 3 small files
         spark.createDataFrame(_rows(D3, batch), struct_of(PLACEMENTS)).writeTo(name).append()
     rows = spark.table(name).collect()
@@ -260,7 +271,8 @@ def test_the_dag_task_runs_the_job_as_a_spark_application(
         line
         for line in log.lines
         if line.endswith(
-            f"{name}: data files 5 -> 3 (3 rewritten into 1), snapshots 4 -> 2, 0 expired data files deleted, 0 orphan files removed"
+            f"{name}: data files 5 -> 3 (3 rewritten into 1), snapshots 4 -> 2, "
+            "0 expired data files deleted, 0 orphan files removed"
         )
     ]
     assert summary, log.lines[-40:]
