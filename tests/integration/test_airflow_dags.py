@@ -2,7 +2,8 @@
 tasks spark-submit the steps against a small embedded lake of the session's Spark catalog.
 
 ``telemetry_ingest`` lands one 15-minute interval (12:00-12:15) and ingests it, recording the dates on its Asset
-events; then ``placement`` places exactly the workloads ingested for that date.
+events; then ``placement`` places exactly the workloads ingested for that date. The OpenLineage provider
+writes its DAG and task events to the lake's lineage file, beside the Spark jobs' own events.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import pytest
 from pyspark.sql import SparkSession
 
 from opslake.config import Settings
+from opslake.lineage import PRODUCER
 from opslake.orchestration import outlets
+from opslake.orchestration.lineage import airflow_openlineage_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -59,6 +62,7 @@ def airflow_env(
         "OPSLAKE_CATALOG_NAME": settings.catalog_name, "OPSLAKE_SPARK_MASTER": "local[2]",
         "OPSLAKE_SPARK_DRIVER_MEMORY": "1g", "OPSLAKE_SPARK_SHUFFLE_PARTITIONS": "2",
         "OPSLAKE_PLACEMENT_ITERATIONS": "300",
+        **airflow_openlineage_env(settings),  # file transport: the jobs' lineage file
     }  # fmt: skip
     airflow = Path(sys.executable).parent / "airflow"
     subprocess.run([str(airflow), "db", "migrate"], env=env, check=True, capture_output=True)
@@ -119,3 +123,76 @@ def test_placement_placed_exactly_the_workloads_ingested_for_the_date(
     ).collect()[0]
     assert metrics[0] == 200 * 3  # the generator's 200 nodes x three 5-minute samples
     assert (metrics[1].hour, metrics[1].minute, metrics[2].minute) == (12, 0, 10)
+
+
+@pytest.mark.parametrize(
+    ("dag", "task", "job"),
+    [("telemetry_ingest", "ingest", "ingest"), ("placement", "placement", "placement")],
+)
+def test_the_spark_jobs_lineage_run_is_a_child_of_the_airflow_task_that_launched_it(
+    ran: dict[str, object],
+    airflow_env: tuple[Settings, dict[str, str]],
+    dag: str,
+    task: str,
+    job: str,
+) -> None:
+    settings = airflow_env[0]
+    namespace = settings.lineage_namespace
+    events = [json.loads(line) for line in settings.lineage_file.read_text().splitlines()]
+
+    def runs(name: str, airflow: bool) -> dict[str, list[dict[str, object]]]:
+        found: dict[str, list[dict[str, object]]] = {}
+        for e in events:
+            if (e["job"]["namespace"], e["job"]["name"]) == (namespace, name) and (
+                e["producer"] != PRODUCER
+            ) == airflow:
+                found.setdefault(e["run"]["runId"], []).append(e)
+        return found
+
+    # One run each of the DAG, of the task (the provider's START/COMPLETE) and of the Spark job.
+    (dag_run,) = runs(dag, airflow=True)
+    ((task_run, task_events),) = runs(f"{dag}.{task}", airflow=True).items()
+    ((job_run, job_events),) = runs(job, airflow=False).items()
+    assert [e["eventType"] for e in task_events] == ["START", "COMPLETE"]
+    assert [e["eventType"] for e in job_events] == ["START", "COMPLETE"]
+    assert len({dag_run, task_run, job_run}) == 3
+
+    def link(parent: object) -> object:
+        assert isinstance(parent, dict)
+        return {k: v for k, v in parent.items() if not k.startswith("_")}
+
+    root = {"job": {"namespace": namespace, "name": dag}, "run": {"runId": dag_run}}
+    for event in job_events:  # DAG run -> task run -> Spark job run
+        assert link(event["run"]["facets"]["parent"]) == {
+            "job": {"namespace": namespace, "name": f"{dag}.{task}"},
+            "run": {"runId": task_run},
+            "root": root,
+        }
+    for event in task_events:  # and the provider links the task to the same DAG run
+        parent = event["run"]["facets"]["parent"]
+        assert (parent["run"]["runId"], parent["job"]["name"]) == (dag_run, dag)
+        job_of_root, run_of_root = parent["root"]["job"], parent["root"]["run"]
+        assert (job_of_root["namespace"], job_of_root["name"], run_of_root["runId"]) == (
+            namespace, dag, dag_run,
+        )  # fmt: skip
+
+
+def test_the_provider_records_every_task_of_the_dags_in_the_lineage_file(
+    ran: dict[str, object], airflow_env: tuple[Settings, dict[str, str]]
+) -> None:
+    settings = airflow_env[0]
+    events = [json.loads(line) for line in settings.lineage_file.read_text().splitlines()]
+    airflow = [e for e in events if e["producer"] != PRODUCER]
+    assert {e["job"]["namespace"] for e in airflow} == {settings.lineage_namespace}
+    seen: dict[str, list[str]] = {}
+    for e in airflow:
+        seen.setdefault(e["job"]["name"], []).append(e["eventType"])
+    # dag.test() runs no scheduler, which is what emits a DAG run's START; its tasks are complete.
+    assert seen == {
+        "telemetry_ingest": ["COMPLETE"],
+        "telemetry_ingest.land_batch": ["START", "COMPLETE"],
+        "telemetry_ingest.quality_gate": ["START", "COMPLETE"],
+        "telemetry_ingest.ingest": ["START", "COMPLETE"],
+        "placement": ["COMPLETE"],
+        "placement.placement": ["START", "COMPLETE"],
+    }

@@ -43,7 +43,7 @@ def openlineage_transport(settings: Settings) -> dict[str, Any]:
     """The provider's ``[openlineage] transport``: the destination ``settings`` give the jobs.
 
     ``file``: append to ``settings.lineage_file`` (one event per line, like the jobs' ``FileSender``;
-    without ``append`` the provider writes one file per event). ``http``: Marquez's
+    without ``append`` the provider writes one file per event), whose folder this creates. ``http``: Marquez's
     ``/api/v1/lineage`` under ``settings.lineage_url`` (a path prefix such as a gateway's
     ``/datalake/marquez`` is kept: the client joins url and endpoint with ``urljoin``, which keeps
     the prefix only when the url ends with ``/``).
@@ -52,9 +52,11 @@ def openlineage_transport(settings: Settings) -> dict[str, Any]:
         ConfigError: ``lineage_transport`` names no known transport.
     """
     if settings.lineage_transport == "file":
-        # Absolute: Airflow components and task processes need not share the caller's cwd.
-        path = str(settings.lineage_file.resolve())
-        return {"type": "file", "log_file_path": path, "append": True}
+        # Absolute: Airflow components and task processes need not share the caller's cwd. The
+        # provider's file transport does not create the folder: until something did, it drops events.
+        path = settings.lineage_file.resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return {"type": "file", "log_file_path": str(path), "append": True}
     if settings.lineage_transport == "http":
         return {
             "type": "http",
