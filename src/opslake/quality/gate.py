@@ -61,7 +61,10 @@ REASON = "reject_reason"
 DOCS_SITE = "opslake"
 # Validation results listed on the Data Docs index (newest first), and how long results are kept.
 DOCS_INDEX_LIMIT = 100
-RESULTS_RETENTION = dt.timedelta(days=7)
+# A run writes ~10 result pages of ~25 kB, 96 runs a day: passed results go after a day, failed
+# ones (linked from the failed task's log) after a week.
+KEEP_PASSED = dt.timedelta(days=1)
+KEEP_FAILED = dt.timedelta(days=7)
 
 
 class QualityGateError(OpslakeError):
@@ -376,7 +379,7 @@ def run_gate(
     if quality_dir is not None:
         docs = _build_docs(context, identifiers, suites, quality_dir / "data_docs")
         pages = {name: _page_url(context, key) for name, key in failed} if docs else {}
-        _prune(quality_dir / "validation_results", RESULTS_RETENTION)
+        _prune(quality_dir / "validation_results", KEEP_PASSED, KEEP_FAILED)
     result = GateResult(batch, tuple(tables), docs, pages, time.perf_counter() - clock)
     logger.info("quality gate on %s took %.2f s", batch, result.seconds)
     return result
@@ -498,15 +501,30 @@ def _page_url(context: Any, key: Any) -> str:
     return str(urls[0]["site_url"]) if urls else ""
 
 
-def _prune(results_dir: Path, retention: dt.timedelta) -> int:
-    """Delete stored validation results older than ``retention``; returns how many."""
+def _prune(results_dir: Path, keep_passed: dt.timedelta, keep_failed: dt.timedelta) -> int:
+    """Delete stored validation results that passed and are older than ``keep_passed``, or are
+    older than ``keep_failed``; returns how many. GX drops their pages at the next build."""
     if not results_dir.is_dir():
         return 0
-    cutoff = time.time() - retention.total_seconds()
-    old = [p for p in results_dir.rglob("*.json") if p.stat().st_mtime < cutoff]
-    for path in old:
+    now = time.time()
+    gone = 0
+    for path in results_dir.rglob("*.json"):
+        age = now - path.stat().st_mtime
+        if age < keep_passed.total_seconds():
+            continue
+        if age < keep_failed.total_seconds() and not _passed(path):
+            continue
         path.unlink(missing_ok=True)
-    return len(old)
+        gone += 1
+    return gone
+
+
+def _passed(path: Path) -> bool:
+    """Whether the stored validation result at ``path`` passed (unreadable counts as passed)."""
+    try:
+        return bool(json.loads(path.read_text()).get("success", True))
+    except (OSError, ValueError):
+        return True
 
 
 def _failure(result: Any, source: str, frame: pd.DataFrame, judged: pd.DataFrame) -> Failure:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 import time
 from pathlib import Path
@@ -301,12 +302,13 @@ def test_data_docs_show_the_suites_and_keep_each_runs_results(
     assert len(pages) == 2 * 2 * len(SOURCES)  # two runs x two suites x tables
 
 
-def test_results_older_than_the_retention_are_pruned(tmp_path: Path) -> None:
-    old, new = tmp_path / "a" / "old.json", tmp_path / "b" / "new.json"
-    for path in (old, new):
+def test_passed_results_go_after_a_day_and_failed_ones_after_a_week(tmp_path: Path) -> None:
+    ages = {"new-passed": 0, "old-passed": 2, "old-failed": 2, "older-failed": 8}
+    for name, days in ages.items():
+        path = tmp_path / name / "result.json"
         path.parent.mkdir()
-        path.write_text("{}")
-    eight_days_ago = time.time() - 8 * 86400
-    os.utime(old, (eight_days_ago, eight_days_ago))
-    assert _prune(tmp_path, dt.timedelta(days=7)) == 1
-    assert not old.exists() and new.exists()
+        path.write_text(json.dumps({"success": "passed" in name}))
+        when = time.time() - days * 86400
+        os.utime(path, (when, when))
+    assert _prune(tmp_path, dt.timedelta(days=1), dt.timedelta(days=7)) == 2
+    assert {p.parent.name for p in tmp_path.rglob("*.json")} == {"new-passed", "old-failed"}
