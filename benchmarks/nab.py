@@ -201,6 +201,13 @@ def run(quick: bool = False) -> list[BenchRow]:
     return rows
 
 
+def _mark(row: BenchRow | None) -> str:
+    """`` (target ... met)`` or `` (**misses target ...**)`` after a value that has a target."""
+    if row is None or row.met is None:
+        return ""
+    return f" (target {row.target} met)" if row.met else f" (**misses target {row.target}**)"
+
+
 def table(rows: list[BenchRow]) -> str:
     """The per-set comparison as markdown (what ``make bench`` prints)."""
     by: dict[tuple[str, str], BenchRow] = {(r.benchmark, r.metric): r for r in rows}
@@ -216,10 +223,10 @@ def table(rows: list[BenchRow]) -> str:
         tp, fn, fp = (int(f1.extra[k]) for k in ("tp", "fn", "fp"))
         ours = WindowCounts(tp, fn, fp)
         nab = by.get((key, "NAB standard score"))
-        miss = "" if f1.met is None else (" (target met)" if f1.met else " (**below target**)")
+        alarms = by.get((key, "false-alarm runs"))
         lines.append(
-            f"| {set_name} | opslake | {ours.precision:.3f} | {ours.recall:.3f} | {ours.f1:.3f}{miss} "
-            f"| {fp} | {nab.value if nab else 'n/a'} |"
+            f"| {set_name} | opslake | {ours.precision:.3f} | {ours.recall:.3f} | {ours.f1:.3f}"
+            f"{_mark(f1)} | {fp}{_mark(alarms)} | {nab.value if nab else 'n/a'}{_mark(nab)} |"
         )
         for base in ("3-sigma", "naive IsolationForest"):
             b = by[(key, f"window F1 vs {base}")].extra["baseline_counts"]
