@@ -16,6 +16,7 @@ from opslake.orchestration import AssetRef, dag_id, inlets, outlets, scheduled_s
 from opslake.orchestration.tasks import (
     START_DATE,
     TAGS,
+    asset_extra,
     catalog_name,
     default_args,
     run_dates,
@@ -52,7 +53,7 @@ def step_dag(step: str) -> DAG:
             dates = run_dates(ctx["dag_run"].conf, extras, ctx.get("logical_date"))
             spark_step(step, dates)
             for asset in writes:
-                ctx["outlet_events"][asset].extra = {"dates": dates}
+                ctx["outlet_events"][asset].extra = asset_extra(dates)
             return dates
 
         run()

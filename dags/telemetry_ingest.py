@@ -15,7 +15,9 @@ from opslake.orchestration import dag_id, outlets
 from opslake.orchestration.tasks import (
     START_DATE,
     TAGS,
+    asset_extra,
     catalog_name,
+    data_interval,
     default_args,
     gate,
     ingest_dates,
@@ -47,19 +49,18 @@ def telemetry_ingest() -> None:
     def land_batch() -> dict[str, int]:
         ctx = get_current_context()
         drop = (ctx["dag_run"].conf or {}).get("drop")  # a manual trigger may name an export
-        return land(ctx["data_interval_start"], ctx["data_interval_end"], drop)
+        return land(*data_interval(ctx), drop)
 
     @task(retries=0)  # a failed expectation does not get better by retrying
     def quality_gate() -> str:
-        ctx = get_current_context()
-        return gate(ctx["data_interval_start"], ctx["data_interval_end"])
+        return gate(*data_interval(get_current_context()))
 
     @task(outlets=OUTLETS)
     def ingest() -> list[str]:
         ctx = get_current_context()
-        dates = spark_step(STEP, ingest_dates(ctx["data_interval_start"], ctx["data_interval_end"]))
+        dates = spark_step(STEP, ingest_dates(*data_interval(ctx)))
         for asset in OUTLETS:  # downstream runs read the dates from the Asset events
-            ctx["outlet_events"][asset].extra = {"dates": dates}
+            ctx["outlet_events"][asset].extra = asset_extra(dates)
         return dates
 
     land_batch() >> quality_gate() >> ingest()

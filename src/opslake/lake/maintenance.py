@@ -27,7 +27,6 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -399,20 +398,10 @@ def maintenance_submit_command(
     Raises:
         ValueError: a credential in ``conf``.
     """
-    from opslake.lake.session import SECRET_CONF_SUFFIXES
-    from opslake.orchestration.submit import jobs_dir
+    from opslake.orchestration.submit import spark_submit_argv
 
-    submit = (spark_home_bin or Path(sys.executable).parent) / "spark-submit"
-    argv = [str(submit), "--master", master, "--name", f"opslake-{JOB_NAME}"]
-    for key, value in sorted((conf or {}).items()):
-        if key.endswith(SECRET_CONF_SUFFIXES):
-            raise ValueError(f"{key} is a credential: it must not be on a command line")
-        if key not in ("spark.master", "spark.app.name"):
-            argv += ["--conf", f"{key}={value}"]
-    argv.append(str((entry_points or jobs_dir()) / f"{JOB_NAME}.py"))
-    if profile:
-        argv += ["--profile", profile]
-    return argv
+    args = ["--profile", profile] if profile else []
+    return spark_submit_argv(JOB_NAME, args, master, conf, spark_home_bin, entry_points)
 
 
 def submit_maintenance(log: Any = logger) -> None:

@@ -59,28 +59,41 @@ def spark_submit_command(
         KeyError: ``step`` is not a step of the spec.
         ValueError: no date, a date that is not YYYY-MM-DD, or a credential in ``conf``.
     """
-    from opslake.lake.session import SECRET_CONF_SUFFIXES
-
     spec = STEPS[step]
     if not dates:
         raise ValueError(f"{step}: no date to run")
     checked = sorted({dt.date.fromisoformat(d).isoformat() for d in dates})
     if checked != sorted(set(dates)):
         raise ValueError(f"{step}: dates must be YYYY-MM-DD, got {list(dates)}")
+    args = [a for day in checked for a in ("--date", day)]
+    if profile:
+        args += ["--profile", profile]
+    return spark_submit_argv(spec.name, args, master, conf, spark_home_bin, entry_points)
+
+
+def spark_submit_argv(
+    job: str,
+    args: Sequence[str],
+    master: str,
+    conf: Mapping[str, str] | None = None,
+    spark_home_bin: Path | None = None,
+    entry_points: Path | None = None,
+) -> list[str]:
+    """argv of the spark-submit of ``spark_jobs/<job>.py`` with the job's ``args``.
+
+    Raises:
+        ValueError: a credential in ``conf`` (a command line is visible to every user).
+    """
+    from opslake.lake.session import SECRET_CONF_SUFFIXES
+
     submit = (spark_home_bin or Path(sys.executable).parent) / "spark-submit"
-    script = (entry_points or jobs_dir()) / f"{spec.name}.py"
-    argv = [str(submit), "--master", master, "--name", f"opslake-{spec.name}"]
+    argv = [str(submit), "--master", master, "--name", f"opslake-{job}"]
     for key, value in sorted((conf or {}).items()):
         if key.endswith(SECRET_CONF_SUFFIXES):
             raise ValueError(f"{key} is a credential: it must not be on a command line")
         if key not in ("spark.master", "spark.app.name"):
             argv += ["--conf", f"{key}={value}"]
-    argv.append(str(script))
-    for day in checked:
-        argv += ["--date", day]
-    if profile:
-        argv += ["--profile", profile]
-    return argv
+    return [*argv, str((entry_points or jobs_dir()) / f"{job}.py"), *args]
 
 
 def spark_submit_env(environ: Mapping[str, str], java_home: str | None = None) -> dict[str, str]:

@@ -75,6 +75,23 @@ def catalog_name() -> str:
     return os.environ.get("OPSLAKE_CATALOG_NAME", str(default))
 
 
+def data_interval(context: Mapping[str, Any]) -> tuple[dt.datetime, dt.datetime]:
+    """The ``[start, end)`` data interval of the running task's DAG run.
+
+    Raises:
+        ValueError: the run has none (an Asset-triggered run): such a run processes dates instead.
+    """
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        raise ValueError("this run has no data interval; trigger it with one (REST API, backfill)")
+    return start, end
+
+
+def asset_extra(dates: Sequence[str]) -> dict[str, Any]:
+    """The ``extra`` of an Asset event: the dates its table was replaced for (read downstream)."""
+    return {"dates": sorted(set(dates))}
+
+
 def run_dates(
     conf: Mapping[str, Any] | None,
     event_extras: Iterable[Mapping[str, Any]],
@@ -164,7 +181,9 @@ def log_failure(context: Mapping[str, Any]) -> None:
 __all__ = [
     "START_DATE",
     "TAGS",
+    "asset_extra",
     "catalog_name",
+    "data_interval",
     "default_args",
     "gate",
     "ingest_dates",
