@@ -18,6 +18,7 @@ BENCHES = {
     "anomaly_quality": "benchmarks.bench_anomaly_quality",
     "spark": "benchmarks.bench_spark",
     "stack": "benchmarks.bench_stack",
+    "airflow": "benchmarks.bench_airflow",
 }
 
 
