@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from opslake.config import Settings, load_settings
-from opslake.exceptions import OpslakeError
+from opslake.exceptions import ConfigError, OpslakeError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -203,6 +203,44 @@ def cmd_airflow(args: argparse.Namespace, settings: Settings) -> int:
     return subprocess.run(argv, env={**os.environ, **airflow_env(settings)}, check=False).returncode
 
 
+def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    """``opslake gateway`` serves; ``token`` mints a JWT; ``apikey``/``revoke`` manage API keys."""
+    from opslake.gateway import keys
+    from opslake.gateway.auth import mint_token
+    from opslake.gateway.config import gateway_config
+
+    config = gateway_config(settings)
+    action = args.gateway_command or "serve"
+    if action == "serve":
+        from opslake.gateway.app import serve
+
+        serve(settings)
+        return 0
+    password = keys.init_state(config.state_dir)
+    if password:
+        errors.print(
+            f"created gateway login 'admin' with password {password} (shown once, stored hashed)",
+            markup=False,
+        )
+    if action == "init":
+        console.print(f"gateway state in {config.state_dir}")
+    elif action == "token":
+        ttl = args.ttl or config.token_ttl_s
+        token = mint_token(
+            config.state_dir, args.subject, args.role, config.issuer, config.audience, ttl
+        )
+        print(token)  # bare, for $(opslake gateway token)
+    elif action == "apikey":
+        print(keys.create_api_key(config.state_dir, args.subject, args.role))
+    elif action == "revoke":
+        if not args.key:
+            raise ConfigError("give the API key or its id: opslake gateway revoke --key olk_...")
+        console.print(f"revoked API key {keys.revoke_api_key(config.state_dir, args.key)}")
+    else:  # rotate
+        console.print(f"new signing key {keys.rotate_signing_key(config.state_dir)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opslake", description=__doc__)
     parser.add_argument("--profile", default=None, help="configuration profile (default: embedded)")
@@ -243,6 +281,21 @@ def build_parser() -> argparse.ArgumentParser:
     airflow.set_defaults(
         func=cmd_airflow, settings_factory=lambda a: load_settings(a.profile or "stack")
     )
+    gateway = sub.add_parser(
+        "gateway",
+        help="the admin gateway: serve (default), mint a token, manage API keys and signing keys",
+    )
+    gateway.add_argument(
+        "gateway_command",
+        nargs="?",
+        choices=["serve", "init", "token", "apikey", "revoke", "rotate"],
+        default="serve",
+    )
+    gateway.add_argument("--role", default="admin", choices=["admin", "user", "readonly"])
+    gateway.add_argument("--subject", default="admin", help="identity named in the token or key")
+    gateway.add_argument("--ttl", type=_positive_int, default=0, help="token lifetime, seconds")
+    gateway.add_argument("--key", default="", help="API key (or its id) to revoke")
+    gateway.set_defaults(func=cmd_gateway)
     return parser
 
 

@@ -108,6 +108,34 @@ class Settings(BaseSettings):
     airflow_secret_key: SecretStr = SecretStr("")
     airflow_jwt_secret: SecretStr = SecretStr("")
 
+    # Gateway (`opslake gateway`): the only listener allowed beyond loopback, and only when set so.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    gateway_dir: str = ""  # empty -> <stack_dir>/gateway: signing keys, JWKS, users, API keys, audit
+    gateway_issuer: str = "opslake-gateway"
+    gateway_audience: str = "opslake"
+    gateway_token_ttl_s: int = 3600
+    gateway_session_ttl_s: int = 8 * 3600
+    gateway_rate_per_s: float = 50.0  # per identity, token bucket
+    gateway_rate_burst: int = 200
+    gateway_max_body_bytes: int = 32 * 1024 * 1024
+    gateway_connect_timeout_s: float = 5.0
+    gateway_read_timeout_s: float = 120.0
+    gateway_tls_cert: str = ""  # TLS (and Secure cookies, HSTS) when both are set
+    gateway_tls_key: str = ""
+    gateway_public_origin: str = ""  # e.g. https://ops.example.org when another proxy terminates TLS
+    # Upstreams (loopback). Trino comes from trino_host/trino_port, the Marquez API from lineage_url.
+    gateway_airflow_url: str = "http://127.0.0.1:8082"
+    gateway_spark_url: str = "http://127.0.0.1:8081"
+    gateway_jupyter_url: str = "http://127.0.0.1:8888"
+    gateway_marquez_web_url: str = "http://127.0.0.1:3000"
+    gateway_minio_console_url: str = "http://127.0.0.1:9001"
+    gateway_jupyter_token: SecretStr = SecretStr("")  # added by the gateway, never seen by a browser
+
+    @property
+    def gateway_state_dir(self) -> Path:
+        return Path(self.gateway_dir) if self.gateway_dir else self.stack_dir / "gateway"
+
     @property
     def catalog_jdbc_uri(self) -> str:
         return self.catalog_uri or f"jdbc:sqlite:{self.home.resolve() / 'catalog.db'}"
