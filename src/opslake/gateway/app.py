@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import uvicorn
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -540,8 +541,6 @@ def build_app(config: GatewayConfig, clock: Callable[[], float] = time.monotonic
 
 def serve(settings: Settings) -> None:
     """Run the gateway with uvicorn on ``gateway_host:gateway_port`` (TLS when configured)."""
-    import uvicorn
-
     config = gateway_config(settings)
     password = init_state(config.state_dir)
     if password:  # first start: the only time the generated password exists in clear
@@ -550,15 +549,32 @@ def serve(settings: Settings) -> None:
             password,
             config.state_dir / "credentials.json",
         )
-    uvicorn.run(
-        build_app(config),
-        host=settings.gateway_host,
-        port=settings.gateway_port,
-        ssl_certfile=settings.gateway_tls_cert or None,
-        ssl_keyfile=settings.gateway_tls_key or None,
+    server = uvicorn.Server(
+        server_config(
+            build_app(config),
+            settings.gateway_host,
+            settings.gateway_port,
+            settings.gateway_tls_cert,
+            settings.gateway_tls_key,
+        )
+    )
+    server.run()
+
+
+def server_config(
+    app: ASGIApp, host: str, port: int, tls_cert: str = "", tls_key: str = ""
+) -> uvicorn.Config:
+    """The uvicorn settings the gateway runs with (tests serve it with the same)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=tls_cert or None,
+        ssl_keyfile=tls_key or None,
         proxy_headers=False,  # the gateway is the edge: X-Forwarded-* from clients are not trusted
         server_header=False,
         ws="websockets-sansio",
         access_log=False,  # the audit log is the access log
         log_level="warning",
+        timeout_graceful_shutdown=5,
     )
