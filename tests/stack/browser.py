@@ -86,9 +86,17 @@ class Browser:
     def open(self, url: str, ready: str, timeout_s: float = 60) -> bool:
         """Navigate to ``url`` and wait until the JavaScript expression ``ready`` is true."""
         self.call("Page.navigate", url=url)
+        return self.wait_for(ready, timeout_s)
+
+    def wait_for(self, ready: str, timeout_s: float = 60) -> bool:
+        """Wait (without navigating) until the JavaScript expression ``ready`` is true."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.evaluate(f"Boolean({ready})"):
+            try:
+                ready_now = self.evaluate(f"Boolean({ready})")
+            except RuntimeError:  # the page is between documents (a form post, a redirect)
+                ready_now = False
+            if ready_now:
                 time.sleep(0.5)  # let the last frame paint before a screenshot
                 return True
             time.sleep(0.25)
