@@ -27,7 +27,7 @@ run: setup ## Run the whole pipeline on the embedded profile (writes .lake/ and 
 	$(BIN)/opslake run
 
 test: setup ## Run every test: unit, Spark integration, e2e, and the real stack (started and stopped by the tests)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 test-unit: setup ## Run only the fast unit tests (no Spark, no services)
 	$(BIN)/pytest -m "not integration and not slow and not stack"
