@@ -142,7 +142,8 @@ def response_headers(
     A redirect to the upstream's own origin, or to a root path of an upstream whose prefix is
     stripped, is rewritten under the gateway prefix so the browser stays behind the gateway.
     """
-    skip = HOP_BY_HOP | _connection_tokens(headers)
+    # "date": uvicorn stamps every response with its own; two Date headers confuse caches.
+    skip = HOP_BY_HOP | _connection_tokens(headers) | {"date"}
     out: list[tuple[bytes, bytes]] = []
     for name, value in headers:
         lname = name.lower().decode("latin-1")

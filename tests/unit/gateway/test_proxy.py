@@ -48,6 +48,7 @@ def test_admin_reaches_upstream_with_forwarded_headers(gateway: GatewayUnderTest
     # response: upstream headers kept (both cookies), security headers added
     assert answer.headers["x-upstream"] == "yes"
     assert answer.headers["set-cookie"] == "up=1; Path=/"
+    assert len(answer.headers.get_list("date")) == 1
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["content-security-policy"] == "frame-ancestors 'self'"
 
