@@ -21,6 +21,7 @@ from stacklib import RUN_ARGS, Stack
 
 from opslake.config import REPO_ROOT
 from opslake.lake.storage import StorageOptions, s3_filesystem
+from opslake.query import view_files
 from opslake.stack import manager
 from opslake.stack.services import SERVICES, SPARK_MASTER_URL, spark_master_state
 
@@ -76,7 +77,7 @@ def test_views_and_canned_queries_answer_over_the_pipeline_tables(
 ) -> None:
     proc = stack.opslake("sql", "apply")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("applied sql/views/") == 5
+    assert proc.stdout.count("applied sql/views/") == len(view_files()) == 6
     trino = stack.trino()
     health = trino.query("SELECT sum(samples) AS n FROM lake.analytics.v_node_health")
     assert int(health["n"][0]) == first_run["table_rows"]["lake.telemetry.node_metrics"]

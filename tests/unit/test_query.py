@@ -29,6 +29,7 @@ VIEWS = [
     "03_carbon_by_provider_region_day.sql",
     "04_placement_efficiency.sql",
     "05_recommendations.sql",
+    "06_anomaly_events.sql",
 ]
 QUERIES = ["best_carbon_savings", "carbon_by_provider", "least_efficient_pools", "noisiest_nodes"]
 
