@@ -111,7 +111,9 @@ class Settings(BaseSettings):
     # Gateway (`opslake gateway`): the only listener allowed beyond loopback, and only when set so.
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8080
-    gateway_dir: str = ""  # empty -> <stack_dir>/gateway: signing keys, JWKS, users, API keys, audit
+    gateway_dir: str = (
+        ""  # empty -> <stack_dir>/gateway: signing keys, JWKS, users, API keys, audit
+    )
     gateway_issuer: str = "opslake-gateway"
     gateway_audience: str = "opslake"
     gateway_token_ttl_s: int = 3600
@@ -123,14 +125,18 @@ class Settings(BaseSettings):
     gateway_read_timeout_s: float = 120.0
     gateway_tls_cert: str = ""  # TLS (and Secure cookies, HSTS) when both are set
     gateway_tls_key: str = ""
-    gateway_public_origin: str = ""  # e.g. https://ops.example.org when another proxy terminates TLS
+    gateway_public_origin: str = (
+        ""  # e.g. https://ops.example.org when another proxy terminates TLS
+    )
     # Upstreams (loopback). Trino comes from trino_host/trino_port, the Marquez API from lineage_url.
     gateway_airflow_url: str = "http://127.0.0.1:8082"
     gateway_spark_url: str = "http://127.0.0.1:8081"
     gateway_jupyter_url: str = "http://127.0.0.1:8888"
     gateway_marquez_web_url: str = "http://127.0.0.1:3000"
     gateway_minio_console_url: str = "http://127.0.0.1:9001"
-    gateway_jupyter_token: SecretStr = SecretStr("")  # added by the gateway, never seen by a browser
+    gateway_jupyter_token: SecretStr = SecretStr(
+        ""
+    )  # added by the gateway, never seen by a browser
 
     @property
     def gateway_state_dir(self) -> Path:

@@ -172,7 +172,10 @@ def test_airflow_listens_on_loopback_only_and_runs_no_log_servers(tmp_path: Path
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["AIRFLOW__CORE__PARALLELISM"] == "4"
     assert env["OPSLAKE_STACK_DIR"] == str(tmp_path.resolve())
-    assert json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"])["url"].rstrip("/") == settings.lineage_url
+    assert (
+        json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"])["url"].rstrip("/")
+        == settings.lineage_url
+    )
     for service in (airflow.SCHEDULER, airflow.TRIGGERER):  # 8793/8794 would bind 0.0.0.0
         assert "--skip-serve-logs" in service.prepare(settings).argv
 
