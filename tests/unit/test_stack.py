@@ -185,3 +185,11 @@ def test_airflow_without_generated_keys_names_the_fix(tmp_path: Path) -> None:
 
     with pytest.raises(ServiceUnavailableError, match="run `opslake stack up`"):
         airflow.airflow_env(Settings(stack_dir=tmp_path))
+
+
+def test_the_spark_masters_unauthenticated_rest_submission_server_is_off(tmp_path: Path) -> None:
+    from opslake.stack import services
+
+    launch = services.SERVICES["spark-master"].prepare(Settings(stack_dir=tmp_path))
+    assert "-Dspark.master.rest.enabled=false" in launch.env["SPARK_MASTER_OPTS"].split()
+    assert launch.env["SPARK_LOCAL_IP"] == "127.0.0.1"

@@ -253,6 +253,8 @@ def _spark_env(settings: Settings) -> dict[str, str]:
         "SPARK_HOME": str(Path(pyspark.__file__).parent),
         "SPARK_LOCAL_IP": "127.0.0.1",
         "SPARK_DAEMON_MEMORY": "512m",  # master and worker daemons; executors are sized apart
+        # The master's REST submission server (6066) takes unauthenticated job submissions: off.
+        "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false",
         "SPARK_LOG_DIR": str(settings.stack_dir / "spark" / "logs"),
     }
 
