@@ -19,6 +19,7 @@ BENCHES = {
     "spark": "benchmarks.bench_spark",
     "stack": "benchmarks.bench_stack",
     "airflow": "benchmarks.bench_airflow",
+    "gateway": "benchmarks.bench_gateway",
 }
 
 

@@ -1,0 +1,394 @@
+"""The admin gateway's cost on loopback: requests/s and the latency it adds to calling the upstream directly.
+
+Three processes on this machine's loopback, each on a free port:
+
+- the **upstream**: a bare ASGI app under uvicorn answering every GET with a fixed 1 KiB body. It is
+  not a datalake service on purpose: it costs next to nothing, so what the gateway adds is what shows.
+- the **gateway**: ``build_app(config)`` served with the gateway's own ``server_config`` (what
+  ``opslake gateway serve`` runs), routing ``/datalake/trino/`` to the upstream, with its state (RSA keys)
+  in a temporary directory, the audit log on and the benchmark identity's rate limit raised so no 429
+  is measured.
+- the **load generator**: N keep-alive HTTP/1.1 connections on asyncio streams (uvloop), each sending
+  GETs one after another (closed loop) until a request count or a time bound is reached. It is a small
+  hand-written client rather than httpx: it speaks plain HTTP/1.1 but spends far less CPU per request,
+  which matters when client, gateway and upstream share two cores.
+
+The same load runs against the upstream directly (baseline) and through the gateway with an admin
+Bearer JWT, alternating, several rounds; figures are the median round. Throughput is measured with
+many connections (saturating), latency with few (the per-request cost, not queueing). Every response
+must be 200 with the full body, and the gateway must write one audit line per proxied request.
+
+python -m benchmarks.bench_gateway [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing as mp
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import BenchRow
+
+BODY = b"x" * 1024
+ROUTE = "/datalake/trino/v1/info"
+ISSUER, AUDIENCE = "opslake-bench", "opslake-bench"
+THROUGHPUT_CONNECTIONS = 32
+LATENCY_CONNECTIONS = 4
+
+
+# --- the upstream ------------------------------------------------------------------------------
+
+
+async def _upstream_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A fixed 1 KiB answer to any HTTP request."""
+    if scope["type"] != "http":
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/octet-stream"),
+                (b"content-length", str(len(BODY)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": BODY})
+
+
+def _serve_upstream(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        _upstream_app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+# --- the gateway -------------------------------------------------------------------------------
+
+
+def _serve_gateway(port: int, upstream_url: str, state_dir: str) -> None:
+    import uvicorn
+
+    from opslake.gateway.app import build_app, server_config
+
+    config = gateway_config(Path(state_dir), upstream_url)
+    uvicorn.Server(server_config(build_app(config), "127.0.0.1", port)).run()
+
+
+def gateway_config(state_dir: Path, upstream_url: str) -> Any:
+    """The gateway routing ``/datalake/trino/`` to the upstream; no rate limit gets in the way."""
+    from opslake.gateway.config import GatewayConfig, Upstream
+
+    return GatewayConfig(
+        state_dir=state_dir,
+        upstreams=(Upstream("trino", "/datalake/trino/", upstream_url, strip="/datalake/trino"),),
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        rate_per_s=1e6,
+        rate_burst=1_000_000,
+        audit_log=state_dir / "audit.jsonl",
+    )
+
+
+# --- the load generator ------------------------------------------------------------------------
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, int]:
+    """Status and body length of one HTTP/1.1 response (Content-Length or chunked)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = -1
+    chunked = False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if not chunked:
+        await reader.readexactly(max(length, 0))
+        return status, max(length, 0)
+    size = 0
+    while True:
+        chunk = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        await reader.readexactly(chunk + 2)
+        size += chunk
+        if chunk == 0:
+            return status, size
+
+
+async def _connection(
+    port: int, request: bytes, budget: list[int], deadline: float, out: dict[str, Any]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    latencies: list[float] = out["latencies"]
+    try:
+        while budget[0] > 0 and time.perf_counter() < deadline:
+            budget[0] -= 1
+            started = time.perf_counter()
+            writer.write(request)
+            status, size = await _read_response(reader)
+            latencies.append(time.perf_counter() - started)
+            out["statuses"][status] = out["statuses"].get(status, 0) + 1
+            if size != len(BODY):
+                out["short"] += 1
+    finally:
+        writer.close()
+
+
+async def _load(
+    port: int, path: str, token: str, connections: int, requests: int, seconds: float
+) -> dict[str, Any]:
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\n".encode()
+    out: dict[str, Any] = {"latencies": [], "statuses": {}, "short": 0}
+    budget = [requests]
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(
+        *(_connection(port, request, budget, deadline, out) for _ in range(connections))
+    )
+    elapsed = time.perf_counter() - started
+    lat = sorted(out["latencies"])
+    return {
+        "requests": len(lat),
+        "seconds": elapsed,
+        "rps": len(lat) / elapsed,
+        "p50_ms": _quantile(lat, 0.50) * 1000,
+        "p95_ms": _quantile(lat, 0.95) * 1000,
+        "p99_ms": _quantile(lat, 0.99) * 1000,
+        "statuses": out["statuses"],
+        "short": out["short"],
+    }
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def _loadgen(conn: Connection) -> None:
+    """The load-generator process: runs ``_load`` for each command received, answers its summary."""
+    import uvloop
+
+    while True:
+        command = conn.recv()
+        if command is None:
+            return
+        conn.send(uvloop.run(_load(*command)))
+
+
+# --- orchestration -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_listening(port: int, process: BaseProcess, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.is_alive():
+            raise RuntimeError(f"server on port {port} exited ({process.exitcode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not start in {timeout:.0f}s")
+
+
+class Bench:
+    """The three processes, started on entry and stopped on exit."""
+
+    def __init__(self, state_dir: Path) -> None:
+        from opslake.gateway.auth import mint_token
+        from opslake.gateway.keys import init_state
+
+        init_state(state_dir)
+        self.state_dir = state_dir
+        self.token = mint_token(state_dir, "bench", "admin", ISSUER, AUDIENCE, 3600)
+        self.upstream_port, self.gateway_port = _free_port(), _free_port()
+        ctx = mp.get_context("spawn")
+        upstream_url = f"http://127.0.0.1:{self.upstream_port}"
+        self.processes: list[BaseProcess] = [
+            ctx.Process(target=_serve_upstream, args=(self.upstream_port,), daemon=True),
+            ctx.Process(
+                target=_serve_gateway,
+                args=(self.gateway_port, upstream_url, str(state_dir)),
+                daemon=True,
+            ),
+        ]
+        self.conn, child = ctx.Pipe()
+        self.processes.append(ctx.Process(target=_loadgen, args=(child,), daemon=True))
+
+    def __enter__(self) -> Bench:
+        for process in self.processes:
+            process.start()
+        _wait_listening(self.upstream_port, self.processes[0])
+        _wait_listening(self.gateway_port, self.processes[1])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.join(5)
+
+    def run(
+        self, via_gateway: bool, connections: int, requests: int, seconds: float
+    ) -> dict[str, Any]:
+        port = self.gateway_port if via_gateway else self.upstream_port
+        path = ROUTE if via_gateway else ROUTE.removeprefix("/datalake/trino")
+        token = self.token if via_gateway else ""
+        self.conn.send((port, path, token, connections, requests, seconds))
+        result: dict[str, Any] = self.conn.recv()
+        bad = {s: n for s, n in result["statuses"].items() if s != 200}
+        if bad or result["short"]:
+            where = "gateway" if via_gateway else "upstream"
+            raise RuntimeError(f"{where}: non-200 answers {bad}, short bodies {result['short']}")
+        return result
+
+    def audit_lines(self) -> int:
+        with (self.state_dir / "audit.jsonl").open("rb") as handle:
+            return sum(1 for _ in handle)
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    """Alternating direct/gateway rounds of a throughput phase and a latency phase."""
+    rounds = 2 if quick else 4
+    seconds = 1.5 if quick else 3.0
+    cap = 20_000 if quick else 50_000  # requests per phase: bounds the count whatever the speed
+    phases = {
+        "throughput": THROUGHPUT_CONNECTIONS,
+        "latency": LATENCY_CONNECTIONS,
+    }
+    with tempfile.TemporaryDirectory(prefix="opslake-gw-bench-") as tmp:
+        state = Path(tmp) / "state"
+        with Bench(state) as bench:
+            for via in (False, True):  # warm-up: connections, JIT-free but caches and pools
+                bench.run(via, THROUGHPUT_CONNECTIONS, 2_000, 1.0)
+            time.sleep(0.3)  # an audit line is written once its response is sent: let them land
+            audited_before = bench.audit_lines()
+            proxied = 0
+            results: dict[str, dict[str, list[dict[str, Any]]]] = {
+                phase: {"direct": [], "gateway": []} for phase in phases
+            }
+            for _ in range(rounds):
+                for phase, connections in phases.items():
+                    for via in (False, True):
+                        result = bench.run(via, connections, cap, seconds)
+                        results[phase]["gateway" if via else "direct"].append(result)
+                        proxied += result["requests"] if via else 0
+            time.sleep(0.3)
+            audited = bench.audit_lines() - audited_before
+    return {"results": results, "proxied": proxied, "audited": audited, "rounds": rounds}
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r[key] for r in runs))
+
+
+def rows_from(measured: dict[str, Any]) -> list[BenchRow]:
+    results = measured["results"]
+    thr_gw, thr_direct = results["throughput"]["gateway"], results["throughput"]["direct"]
+    gw_rps, direct_rps = _median(thr_gw, "rps"), _median(thr_direct, "rps")
+    best_rps = max(r["rps"] for r in thr_gw)
+    count = sum(r["requests"] for phase in results.values() for r in phase["gateway"])
+    audited_ok = measured["audited"] == measured["proxied"]
+    rows = [
+        BenchRow(
+            benchmark="gateway",
+            metric=f"requests/s through the gateway ({THROUGHPUT_CONNECTIONS} keep-alive connections)",
+            value=gw_rps,
+            unit="req/s",
+            baseline=direct_rps,
+            baseline_name="same load direct to the upstream",
+            target=">= 1000 req/s",
+            met=gw_rps >= 1000 and audited_ok,
+            note=(
+                f"median of {measured['rounds']} rounds (best {best_rps:,.0f}); admin JWT, 1 KiB "
+                f"answers, all {count:,} gateway answers 200; audit lines {measured['audited']:,} "
+                f"for {measured['proxied']:,} proxied; client, gateway and upstream share 2 cores"
+            ),
+            extra={"gateway": thr_gw, "direct": thr_direct},
+        )
+    ]
+    lat_gw, lat_direct = results["latency"]["gateway"], results["latency"]["direct"]
+    for q in ("p50", "p95", "p99"):
+        key = f"{q}_ms"
+        gw, direct = _median(lat_gw, key), _median(lat_direct, key)
+        added = gw - direct
+        rows.append(
+            BenchRow(
+                benchmark="gateway",
+                metric=f"{q} latency added by the gateway ({LATENCY_CONNECTIONS} connections)",
+                value=added,
+                unit="ms",
+                target="< 5 ms" if q == "p95" else "",
+                met=added < 5 if q == "p95" else None,
+                note=(
+                    f"gateway {gw:.2f} ms - direct {direct:.2f} ms (medians of "
+                    f"{measured['rounds']} rounds; at {_median(lat_gw, 'rps'):,.0f} vs "
+                    f"{_median(lat_direct, 'rps'):,.0f} req/s)"
+                ),
+                extra={"gateway_ms": gw, "direct_ms": direct},
+            )
+        )
+    # The latency at the saturating load too: what a burst of many clients sees.
+    gw95, direct95 = _median(thr_gw, "p95_ms"), _median(thr_direct, "p95_ms")
+    rows.append(
+        BenchRow(
+            benchmark="gateway",
+            metric=f"p95 latency at saturation ({THROUGHPUT_CONNECTIONS} connections)",
+            value=gw95,
+            unit="ms",
+            baseline=direct95,
+            baseline_name="direct p95 at the same concurrency",
+            note="closed loop: mostly queueing, latency ~ connections / throughput",
+        )
+    )
+    return rows
+
+
+def run(quick: bool = False) -> list[BenchRow]:
+    return rows_from(measure(quick))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    for row in run(args.quick):
+        print(f"{row.metric}: {row.value:.4g} {row.unit} (baseline {row.baseline}) {row.note}")
+    print(f"{time.perf_counter() - started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
