@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
+import aiohttp
 import uvicorn
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,12 +36,20 @@ from starlette.websockets import WebSocket
 
 from opslake.config import Settings
 from opslake.gateway import login
+from opslake.gateway.api import decision_api
 from opslake.gateway.audit import AuditLog
 from opslake.gateway.auth import Authenticator, AuthError, Identity, bearer, mint_token
 from opslake.gateway.config import PREFIX, GatewayConfig, Upstream, gateway_config
 from opslake.gateway.keys import init_state
 from opslake.gateway.paths import PathRejectedError, check_headers, check_path
-from opslake.gateway.proxy import Exchange, deny, error_response, proxy_http, proxy_websocket
+from opslake.gateway.proxy import (
+    Exchange,
+    deny,
+    error_name,
+    error_response,
+    proxy_http,
+    proxy_websocket,
+)
 from opslake.gateway.ratelimit import TokenBuckets, retry_after
 
 logger = logging.getLogger(__name__)
@@ -162,31 +170,18 @@ class Gateway:
         self.audit = AuditLog(config.audit_log)
         self.metrics = Metrics()
         self.scheme = "https" if config.tls else "http"
-        self.client: httpx.AsyncClient | None = None
+        self.client: aiohttp.ClientSession | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        timeout = httpx.Timeout(
-            connect=self.config.connect_timeout_s,
-            read=self.config.read_timeout_s,
-            write=self.config.read_timeout_s,
-            pool=self.config.connect_timeout_s,
-        )
-        client = httpx.AsyncClient(
-            timeout=timeout,
-            follow_redirects=False,
-            trust_env=False,  # never route loopback upstreams through an environment proxy
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-        )
-        for name in ("accept", "accept-encoding", "user-agent"):  # the client's own, not httpx's
-            del client.headers[name]
+        client = upstream_client(self.config)
         self.client = client
         try:
             yield
         finally:
-            await client.aclose()
+            await client.close()
             self.audit.close()
 
     # --- identity ------------------------------------------------------------------------------
@@ -462,17 +457,19 @@ class Gateway:
     async def _probe(self, upstream: Upstream) -> tuple[str, dict[str, Any]]:
         assert self.client is not None
         try:
-            response = await self.client.get(
+            async with self.client.get(
                 upstream.url.rstrip("/") + upstream.health_path,
-                timeout=self.config.ready_timeout_s,
+                timeout=aiohttp.ClientTimeout(total=self.config.ready_timeout_s),
                 headers=dict(upstream.inject_headers),
-            )
-        except httpx.HTTPError as exc:
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError) as exc:  # noqa: UP041
             self.metrics.upstream_up.labels(upstream.name).set(0)
-            return upstream.name, {"ok": False, "error": type(exc).__name__}
-        ok = response.status_code < 500
+            return upstream.name, {"ok": False, "error": error_name(exc)}
+        ok = status < 500
         self.metrics.upstream_up.labels(upstream.name).set(1 if ok else 0)
-        return upstream.name, {"ok": ok, "status": response.status_code}
+        return upstream.name, {"ok": ok, "status": status}
 
     async def metrics_endpoint(self, request: Request) -> Response:
         try:
@@ -482,6 +479,30 @@ class Gateway:
                 {"error": exc.reason}, status_code=exc.status, headers=_www_authenticate(exc)
             )
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def upstream_client(config: GatewayConfig) -> aiohttp.ClientSession:
+    """The one upstream client of a gateway: pooled keep-alive connections, no cookie jar.
+
+    aiohttp rather than httpx: httpx's connection pool cost ~1 ms of CPU a request here (it scans
+    every pooled connection per request), which capped the gateway near 500 req/s on two cores.
+    """
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=256, limit_per_host=0, keepalive_timeout=30),
+        timeout=aiohttp.ClientTimeout(
+            total=None,
+            connect=config.connect_timeout_s,  # includes waiting for a free pooled connection
+            sock_connect=config.connect_timeout_s,
+            sock_read=config.read_timeout_s,
+        ),
+        # Bodies pass through byte for byte; the client's own Accept*/User-Agent go upstream.
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        # Upstream cookies are the browser's business: never kept or shared between callers.
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,  # never route loopback upstreams through an environment proxy
+        raise_for_status=False,
+    )
 
 
 def _www_authenticate(exc: AuthError) -> dict[str, str]:
@@ -522,6 +543,7 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 def build_app(config: GatewayConfig, clock: Callable[[], float] = time.monotonic) -> Starlette:
     """The gateway as an ASGI application (serve it with uvicorn, see ``serve``)."""
     gateway = Gateway(config, clock)
+    api_routes, lifespan = decision_api(gateway)  # /api/v1 (none when config.api is None)
     routes = [
         Route("/health", gateway.health, methods=["GET"]),
         Route("/ready", gateway.ready, methods=["GET"]),
@@ -530,10 +552,11 @@ def build_app(config: GatewayConfig, clock: Callable[[], float] = time.monotonic
         Route("/login", gateway.login_submit, methods=["POST"]),
         Route("/logout", gateway.logout, methods=["POST"]),
         Route("/", gateway.home, methods=["GET"]),
+        *api_routes,
         Route(PREFIX + "/{rest:path}", gateway.datalake, methods=ALL_METHODS),
         WebSocketRoute(PREFIX + "/{rest:path}", gateway.datalake_ws),
     ]
-    app = Starlette(routes=routes, lifespan=gateway.lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
     app.add_middleware(Guard, max_body=config.max_body_bytes, tls=config.tls)
     return app

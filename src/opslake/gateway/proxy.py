@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+from yarl import URL
 
 from opslake.gateway.config import Upstream
 
@@ -186,7 +187,7 @@ def error_response(status: int, message: str) -> Response:
 async def proxy_http(
     request: Request,
     upstream: Upstream,
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     *,
     max_body: int,
     scheme: str,
@@ -196,7 +197,7 @@ async def proxy_http(
 ) -> Response:
     """Forward ``request`` to ``upstream``; ``on_done`` runs once the response body is sent."""
     scope = request.scope
-    raw_headers: list[tuple[bytes, bytes]] = list(scope["headers"])
+    raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
     client_host = request.client.host if request.client else ""
     headers = forward_headers(raw_headers, upstream, client_host, scheme, drop_headers)
     has_body = any(n in (b"content-length", b"transfer-encoding") for n, _ in raw_headers)
@@ -204,62 +205,118 @@ async def proxy_http(
         upstream, scope.get("raw_path") or scope["path"].encode(), scope.get("query_string", b"")
     )
     content = _limited(request.stream(), max_body, exchange) if has_body else None
-    upstream_request = client.build_request(
-        request.method, httpx.URL(target), headers=headers, content=content
-    )
     try:
-        upstream_response = await client.send(upstream_request, stream=True)
-    except BodyTooLargeError as exc:
-        return _fail(exchange, 413, str(exc), on_done)
-    except httpx.TimeoutException:
+        # encoded=True: the path goes upstream as the client sent it (already checked by Guard).
+        upstream_response = await client.request(
+            request.method,
+            URL(target, encoded=True),
+            headers=headers,
+            data=content,
+            allow_redirects=False,
+        )
+    except (TimeoutError, asyncio.TimeoutError):  # noqa: UP041 - aiohttp raises either
+        if exchange.bytes_in > max_body:
+            return _fail(exchange, 413, f"request body over {max_body} bytes", on_done)
         return _fail(exchange, 504, f"upstream {upstream.name} did not answer in time", on_done)
-    except httpx.TransportError as exc:
+    except aiohttp.ClientError as exc:
+        if exchange.bytes_in > max_body:  # _limited cut the body: aiohttp wraps our error
+            return _fail(exchange, 413, f"request body over {max_body} bytes", on_done)
         return _fail(
             exchange,
             502,
-            f"upstream {upstream.name} is not reachable ({type(exc).__name__})",
+            f"upstream {upstream.name} is not reachable ({error_name(exc)})",
             on_done,
         )
-    exchange.status = upstream_response.status_code
-
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in upstream_response.aiter_raw():
-                exchange.bytes_out += len(chunk)
-                yield chunk
-        except (
-            httpx.TransportError
-        ) as exc:  # the upstream broke off mid-body: the client sees a cut
-            exchange.error = f"upstream body interrupted ({type(exc).__name__})"
-            logger.warning("upstream %s: %s", upstream.name, exchange.error)
+    exchange.status = upstream_response.status
 
     async def close() -> None:
-        await upstream_response.aclose()
+        upstream_response.release()
         on_done()
 
-    response = _UpstreamResponse(body(), upstream_response.status_code, close)
-    response.raw_headers = response_headers(upstream_response.headers.raw, upstream)
+    response = _UpstreamResponse(upstream_response, upstream.name, exchange, close)
+    response.raw_headers = response_headers(list(upstream_response.raw_headers), upstream)
     return response
 
 
-class _UpstreamResponse(StreamingResponse):
-    """A streamed upstream answer whose upstream connection is released however sending ends
-    (also when the client goes away before the body starts)."""
+def error_name(exc: BaseException) -> str:
+    """A stable name for an upstream failure (audit lines, 502 bodies, ``/ready``)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "ConnectError"  # refused, unreachable or unresolvable: nothing was sent
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "Timeout"
+    return type(exc).__name__
+
+
+class _UpstreamResponse(Response):
+    """An upstream answer streamed to the client; the upstream connection is released however
+    sending ends (also when the client goes away before the body starts).
+
+    A body that had fully arrived with the headers (the common small answer) is sent in one
+    message; a longer one is streamed while the client's disconnect is watched, so a client that
+    leaves stops the upstream read.
+    """
 
     def __init__(
         self,
-        content: AsyncIterator[bytes],
-        status_code: int,
+        upstream_response: aiohttp.ClientResponse,
+        upstream_name: str,
+        exchange: Exchange,
         close: Callable[[], Awaitable[None]],
     ) -> None:
-        super().__init__(content, status_code=status_code)
+        self.status_code = upstream_response.status
+        self.background = None
+        self._upstream = upstream_response
+        self._name = upstream_name
+        self._exchange = exchange
         self._close = close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            content = self._upstream.content
+            if content.is_eof():  # the whole body is buffered already: no need to watch
+                body = await content.read()
+                self._exchange.bytes_out += len(body)
+                await send({"type": "http.response.body", "body": body})
+                return
+            await _until_disconnect(self._stream(send), receive)
         finally:
             await self._close()
+
+    async def _stream(self, send: Send) -> None:
+        try:
+            async for chunk in self._upstream.content.iter_any():
+                self._exchange.bytes_out += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError) as exc:  # noqa: UP041
+            # The upstream broke off mid-body: end the answer; the client sees a short body.
+            self._exchange.error = f"upstream body interrupted ({error_name(exc)})"
+            logger.warning("upstream %s: %s", self._name, self._exchange.error)
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _until_disconnect(work: Awaitable[None], receive: Receive) -> None:
+    """Run ``work`` until it ends or the client disconnects, whichever comes first."""
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    tasks = [asyncio.ensure_future(work), asyncio.ensure_future(disconnected())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if tasks[0].done() and not tasks[0].cancelled() and tasks[0].exception() is not None:
+        raise tasks[0].exception()  # type: ignore[misc]
 
 
 def _fail(exchange: Exchange, status: int, message: str, on_done: Callable[[], None]) -> Response:
