@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opslake.config import Settings
+
+if TYPE_CHECKING:
+    from opslake.gateway.api import ApiConfig
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class GatewayConfig:
     public_origin: str = ""
     audit_log: Path | None = None
     ready_timeout_s: float = 2.0
+    # The decision API (/api/v1) and its SQL engine; None serves no /api/v1 routes.
+    api: ApiConfig | None = None
 
     def route(self, path: str) -> Upstream | None:
         """The upstream serving ``path`` (longest matching prefix), or None."""
@@ -123,6 +129,8 @@ def default_upstreams(settings: Settings) -> tuple[Upstream, ...]:
 
 def gateway_config(settings: Settings) -> GatewayConfig:
     """The gateway's configuration from the ``gateway_*`` settings."""
+    from opslake.gateway.api import api_config  # api imports this module
+
     state = settings.gateway_state_dir
     return GatewayConfig(
         state_dir=state,
@@ -139,4 +147,5 @@ def gateway_config(settings: Settings) -> GatewayConfig:
         tls=bool(settings.gateway_tls_cert and settings.gateway_tls_key),
         public_origin=settings.gateway_public_origin.rstrip("/"),
         audit_log=state / "audit.jsonl",
+        api=api_config(settings),
     )

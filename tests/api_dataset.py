@@ -1,0 +1,241 @@
+"""A small hand-made lake with known answers for the decision API (/api/v1).
+
+The tables have the pipeline's own schemas (``opslake.pipeline.tables``, as Trino DDL), so the API's SQL
+runs against the columns and types production has. Spark (tests/unit/gateway/test_api.py, DDL
+transpiled) and Trino (tests/stack/test_gateway_api.py) load the same rows and give the same answers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from opslake.pipeline.tables import (
+    ANOMALY_EVENTS,
+    CARBON_DAILY,
+    CARBON_RECOMMENDATIONS,
+    PLACEMENT_RUNS,
+    PLACEMENTS,
+    TableSpec,
+)
+
+TRINO_TYPES = {
+    pa.string(): "varchar",
+    pa.float64(): "double",
+    pa.int32(): "integer",
+    pa.int64(): "bigint",
+    pa.bool_(): "boolean",
+    pa.date32(): "date",
+    pa.timestamp("us", tz="UTC"): "timestamp(6) with time zone",
+}
+
+
+def _sql(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S')} UTC'"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value)
+
+
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
+
+# Rows per table as dicts (missing columns are NULL).
+ROWS: dict[TableSpec, list[dict[str, Any]]] = {
+    PLACEMENT_RUNS: [
+        # p1 ran on both days: its latest plan is the one of D2.
+        {"dt": D1, "pool_id": "p1", "algorithm": "ffd", "workloads": 1, "nodes_used": 3,
+         "lower_bound": 2, "gap": 0.5, "cpu_utilisation": 0.5, "mem_utilisation": 0.4,
+         "cost_per_hour": 3.0, "grid_gco2_per_kwh": 300.0},
+        {"dt": D2, "pool_id": "p1", "algorithm": "annealing", "workloads": 4, "nodes_used": 2,
+         "lower_bound": 2, "gap": 0.0, "cpu_utilisation": 0.8, "mem_utilisation": 0.7,
+         "cost_per_hour": 2.5, "grid_gco2_per_kwh": 250.0},
+        {"dt": D1, "pool_id": "p2", "algorithm": "annealing", "workloads": 1, "nodes_used": 1,
+         "lower_bound": 1, "gap": 0.0, "cpu_utilisation": 0.9, "mem_utilisation": 0.2,
+         "cost_per_hour": 1.0, "grid_gco2_per_kwh": None},
+        {"dt": D2, "pool_id": "p3", "algorithm": "annealing", "workloads": 0, "nodes_used": 0,
+         "lower_bound": 0, "gap": None, "cpu_utilisation": None, "mem_utilisation": None,
+         "cost_per_hour": 0.0, "grid_gco2_per_kwh": 120.0},
+    ],
+    PLACEMENTS: [
+        {"dt": D1, "workload_id": "w1", "pool_id": "p1", "node_index": 0, "placed": True,
+         "reason": None, "score": 1.0, "algorithm": "ffd"},
+        {"dt": D2, "workload_id": "w4", "pool_id": "p1", "node_index": 1, "placed": True,
+         "reason": None, "score": 0.5, "algorithm": "annealing"},
+        {"dt": D2, "workload_id": "w2", "pool_id": "p1", "node_index": 0, "placed": True,
+         "reason": None, "score": 0.25, "algorithm": "annealing"},
+        {"dt": D2, "workload_id": "w3", "pool_id": "p1", "node_index": 0, "placed": True,
+         "reason": None, "score": 0.75, "algorithm": "annealing"},
+        {"dt": D2, "workload_id": "w5", "pool_id": "p1", "node_index": None, "placed": False,
+         "reason": "no node fits", "score": None, "algorithm": "annealing"},
+        {"dt": D2, "workload_id": "w9", "pool_id": None, "node_index": None, "placed": False,
+         "reason": "no pool satisfies the constraints", "score": None, "algorithm": "annealing"},
+        {"dt": D1, "workload_id": "w6", "pool_id": "p2", "node_index": 0, "placed": True,
+         "reason": None, "score": 2.0, "algorithm": "annealing"},
+    ],
+    ANOMALY_EVENTS: [
+        {"dt": D1, "node_id": "n1", "provider": "aws", "region": "eu-west-1", "metric": "cpu_util",
+         "start_ts": _ts("2026-11-01 00:00"), "end_ts": _ts("2026-11-01 00:10"),
+         "peak_ts": _ts("2026-11-01 00:05"), "peak_score": 3.5, "rows": 3, "reason": "value",
+         "detector_version": "d1"},
+        {"dt": D1, "node_id": "n1", "provider": "aws", "region": "eu-west-1", "metric": "mem_util",
+         "start_ts": _ts("2026-11-01 00:00"), "end_ts": _ts("2026-11-01 00:20"),
+         "peak_ts": _ts("2026-11-01 00:15"), "peak_score": 5.0, "rows": 5, "reason": "diff",
+         "detector_version": "d1"},
+        # Crosses midnight: its dt is the start date.
+        {"dt": D1, "node_id": "n1", "provider": "aws", "region": "eu-west-1", "metric": "cpu_util",
+         "start_ts": _ts("2026-11-01 23:50"), "end_ts": _ts("2026-11-02 00:30"),
+         "peak_ts": _ts("2026-11-02 00:00"), "peak_score": 4.0, "rows": 9, "reason": "value",
+         "detector_version": "d1"},
+        {"dt": D2, "node_id": "n1", "provider": "aws", "region": "eu-west-1", "metric": "disk_util",
+         "start_ts": _ts("2026-11-02 03:00"), "end_ts": _ts("2026-11-02 04:00"),
+         "peak_ts": _ts("2026-11-02 03:30"), "peak_score": 2.5, "rows": 13, "reason": "season",
+         "detector_version": "d1"},
+        {"dt": date(2026, 11, 3), "node_id": "n1", "provider": "aws", "region": "eu-west-1",
+         "metric": "cpu_util", "start_ts": _ts("2026-11-03 00:00"),
+         "end_ts": _ts("2026-11-03 00:05"), "peak_ts": _ts("2026-11-03 00:00"), "peak_score": 2.0,
+         "rows": 2, "reason": "value", "detector_version": "d1"},
+        {"dt": D1, "node_id": "n2", "provider": "gcp", "region": "europe-west4", "metric": "mem_util",
+         "start_ts": _ts("2026-11-01 01:00"), "end_ts": _ts("2026-11-01 01:00"),
+         "peak_ts": _ts("2026-11-01 01:00"), "peak_score": 7.0, "rows": 1, "reason": "diff",
+         "detector_version": "d1"},
+    ],
+    CARBON_DAILY: [
+        # Two rows for one key: the view sums them.
+        {"dt": D1, "provider": "aws", "region": "eu-west-1", "nodes": 2, "vcpu_hours": 10.0,
+         "total_kwh": 1.5, "operational_gco2e": 300.0, "embodied_gco2e": 100.0,
+         "total_gco2e": 400.0},
+        {"dt": D1, "provider": "aws", "region": "eu-west-1", "nodes": 1, "vcpu_hours": 30.0,
+         "total_kwh": 2.5, "operational_gco2e": 500.0, "embodied_gco2e": 100.0,
+         "total_gco2e": 600.0},
+        {"dt": D1, "provider": "gcp", "region": "europe-west4", "nodes": 1, "vcpu_hours": 0.0,
+         "total_kwh": 0.0, "operational_gco2e": 0.0, "embodied_gco2e": 0.0, "total_gco2e": 0.0},
+        {"dt": D2, "provider": "aws", "region": "eu-west-1", "nodes": 1, "vcpu_hours": 8.0,
+         "total_kwh": 1.0, "operational_gco2e": 150.0, "embodied_gco2e": 50.0,
+         "total_gco2e": 200.0},
+        {"dt": D2, "provider": "aws", "region": "us-east-1", "nodes": 2, "vcpu_hours": 16.0,
+         "total_kwh": 2.0, "operational_gco2e": 700.0, "embodied_gco2e": 100.0,
+         "total_gco2e": 800.0},
+        {"dt": D2, "provider": "azure", "region": "westeurope", "nodes": 1, "vcpu_hours": 4.0,
+         "total_kwh": 0.5, "operational_gco2e": 90.0, "embodied_gco2e": 10.0,
+         "total_gco2e": 100.0},
+    ],
+    CARBON_RECOMMENDATIONS: [
+        {"dt": D1, "workload_id": "w1", "kind": "time_shift", "current": "02:00",
+         "suggested": "13:00", "current_gco2e": 100.0, "suggested_gco2e": 60.0,
+         "saving_gco2e": 40.0, "saving_pct": 40.0},
+        {"dt": D1, "workload_id": "w2", "kind": "location_shift", "current": "eu-west-1",
+         "suggested": "eu-north-1", "current_gco2e": 100.0, "suggested_gco2e": 10.0,
+         "saving_gco2e": 90.0, "saving_pct": 90.0},
+        {"dt": D1, "workload_id": "w3", "kind": "time_shift", "current": "02:00",
+         "suggested": "04:00", "current_gco2e": 100.0, "suggested_gco2e": 60.0,
+         "saving_gco2e": 40.0, "saving_pct": 40.0},
+        # Same workload, other kind, same saving as w1 and w3: the sort key breaks the tie.
+        {"dt": D1, "workload_id": "w2", "kind": "time_shift", "current": "01:00",
+         "suggested": "12:00", "current_gco2e": 80.0, "suggested_gco2e": 40.0,
+         "saving_gco2e": 40.0, "saving_pct": 50.0},
+        {"dt": D2, "workload_id": "w4", "kind": "location_shift", "current": "us-east-1",
+         "suggested": "eu-north-1", "current_gco2e": 20.0, "suggested_gco2e": 10.0,
+         "saving_gco2e": 10.0, "saving_pct": 50.0},
+        {"dt": D2, "workload_id": "w5", "kind": "time_shift", "current": "18:00",
+         "suggested": "03:00", "current_gco2e": 50.0, "suggested_gco2e": 25.0,
+         "saving_gco2e": 25.0, "saving_pct": 50.0},
+    ],
+}  # fmt: skip
+
+
+def ddl(analytics: str = "analytics") -> dict[str, tuple[str, list[str]]]:
+    """Trino column definitions and VALUES rows per ``<analytics>.<table>``."""
+    out = {}
+    for spec, rows in ROWS.items():
+        name = spec.key.split(".", 1)[1]
+        columns = ", ".join(f"{f.name} {TRINO_TYPES[f.type]}" for f in spec.schema)
+        values = [
+            "(" + ", ".join(_sql(row.get(f.name)) for f in spec.schema) + ")" for row in rows
+        ]
+        out[f"{analytics}.{name}"] = (columns, values)
+    return out
+
+
+# The view the carbon endpoint reads (the others read tables).
+VIEWS = ["03_carbon_by_provider_region_day.sql"]
+
+# --- expected answers (JSON as the API sends it) ---------------------------------------------------
+
+PLANS = [
+    {"pool_id": "p1", "dt": "2026-11-02", "algorithm": "annealing", "workloads": 4, "nodes_used": 2,
+     "lower_bound": 2, "gap": 0.0, "cpu_utilisation": 0.8, "mem_utilisation": 0.7,
+     "cost_per_hour": 2.5, "grid_gco2_per_kwh": 250.0},
+    {"pool_id": "p2", "dt": "2026-11-01", "algorithm": "annealing", "workloads": 1, "nodes_used": 1,
+     "lower_bound": 1, "gap": 0.0, "cpu_utilisation": 0.9, "mem_utilisation": 0.2,
+     "cost_per_hour": 1.0, "grid_gco2_per_kwh": None},
+    {"pool_id": "p3", "dt": "2026-11-02", "algorithm": "annealing", "workloads": 0, "nodes_used": 0,
+     "lower_bound": 0, "gap": None, "cpu_utilisation": None, "mem_utilisation": None,
+     "cost_per_hour": 0.0, "grid_gco2_per_kwh": 120.0},
+]  # fmt: skip
+
+P1_ASSIGNMENTS = [
+    {"workload_id": "w2", "node_index": 0, "placed": True, "reason": None, "score": 0.25,
+     "algorithm": "annealing"},
+    {"workload_id": "w3", "node_index": 0, "placed": True, "reason": None, "score": 0.75,
+     "algorithm": "annealing"},
+    {"workload_id": "w4", "node_index": 1, "placed": True, "reason": None, "score": 0.5,
+     "algorithm": "annealing"},
+    {"workload_id": "w5", "node_index": None, "placed": False, "reason": "no node fits",
+     "score": None, "algorithm": "annealing"},
+]  # fmt: skip
+
+
+# (metric, start_ts, end_ts) of n1's events from 2026-11-01T00:00Z to 2026-11-03T00:00Z, in order.
+N1_EVENTS_ALL = [
+    ("cpu_util", "2026-11-01T00:00:00Z", "2026-11-01T00:10:00Z"),
+    ("mem_util", "2026-11-01T00:00:00Z", "2026-11-01T00:20:00Z"),
+    ("cpu_util", "2026-11-01T23:50:00Z", "2026-11-02T00:30:00Z"),
+    ("disk_util", "2026-11-02T03:00:00Z", "2026-11-02T04:00:00Z"),
+]
+
+N1_EVENT_FIRST = {
+    "node_id": "n1", "metric": "cpu_util", "start_ts": "2026-11-01T00:00:00Z",
+    "end_ts": "2026-11-01T00:10:00Z", "peak_ts": "2026-11-01T00:05:00Z", "peak_score": 3.5,
+    "rows": 3, "reason": "value", "provider": "aws", "region": "eu-west-1", "dt": "2026-11-01",
+    "detector_version": "d1",
+}  # fmt: skip
+
+# (dt, provider, region, nodes, kwh, kgco2e) of every carbon day, in order.
+CARBON_ALL = [
+    ("2026-11-01", "aws", "eu-west-1", 3, 4.0, 1.0),
+    ("2026-11-01", "gcp", "europe-west4", 1, 0.0, 0.0),
+    ("2026-11-02", "aws", "eu-west-1", 1, 1.0, 0.2),
+    ("2026-11-02", "aws", "us-east-1", 2, 2.0, 0.8),
+    ("2026-11-02", "azure", "westeurope", 1, 0.5, 0.1),
+]
+
+CARBON_FIRST = {
+    "dt": "2026-11-01", "provider": "aws", "region": "eu-west-1", "nodes": 3, "vcpu_hours": 40.0,
+    "kwh": 4.0, "operational_kgco2e": 0.8, "embodied_kgco2e": 0.2, "kgco2e": 1.0,
+    "sci_gco2e_per_vcpu_hour": 25.0,
+}  # fmt: skip
+
+# (dt, workload_id, kind, saving_gco2e) per day, biggest saving first.
+RECOMMENDATIONS_D1 = [
+    ("2026-11-01", "w2", "location_shift", 90.0),
+    ("2026-11-01", "w1", "time_shift", 40.0),
+    ("2026-11-01", "w2", "time_shift", 40.0),
+    ("2026-11-01", "w3", "time_shift", 40.0),
+]
+RECOMMENDATIONS_LATEST = [
+    ("2026-11-02", "w5", "time_shift", 25.0),
+    ("2026-11-02", "w4", "location_shift", 10.0),
+]
