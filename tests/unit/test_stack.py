@@ -46,6 +46,7 @@ def test_secrets_are_generated_once_private_and_random(tmp_path: Path) -> None:
         "OPSLAKE_AIRFLOW_FERNET_KEY",
         "OPSLAKE_AIRFLOW_SECRET_KEY",
         "OPSLAKE_AIRFLOW_JWT_SECRET",
+        "OPSLAKE_GATEWAY_JUPYTER_TOKEN",
     }
     assert all(len(v) >= 16 for v in values.values())
     assert len(base64.urlsafe_b64decode(values["OPSLAKE_AIRFLOW_FERNET_KEY"])) == 32
@@ -60,7 +61,7 @@ def test_a_credential_added_later_is_appended_and_the_old_ones_kept(tmp_path: Pa
     assert values["OPSLAKE_CATALOG_PASSWORD"] == "kept-from-an-older-stack"
     assert values["OPSLAKE_S3_SECRET_KEY"] == "also-kept"
     assert len(values["OPSLAKE_AIRFLOW_ADMIN_PASSWORD"]) >= 16
-    assert len(values) == 7
+    assert len(values) == 8
 
 
 def test_stack_profile_without_credentials_is_a_config_error(
@@ -132,7 +133,7 @@ def test_service_ports_match_the_architecture() -> None:
         "postgres": (5432,), "minio": (9000, 9001), "trino": (8090,), "marquez": (5000, 5001),
         "marquez-web": (3000,), "spark-master": (7077, 8081), "spark-worker": (8084,),
         "airflow-api-server": (8082,), "airflow-scheduler": (), "airflow-dag-processor": (),
-        "airflow-triggerer": (),
+        "airflow-triggerer": (), "jupyter": (8888,),
     }  # fmt: skip
     config = (REPO_ROOT / "deploy" / "trino" / "etc" / "config.properties").read_text()
     assert "http-server.http.port=8090" in config

@@ -29,6 +29,7 @@ SECRETS = {
     "airflow_fernet_key": "AF-fernet-5d1e77",
     "airflow_secret_key": "AF-secret-0c4b19",
     "airflow_jwt_secret": "AF-jwt-a8e3f2",
+    "gateway_jupyter_token": "JP-token-6b0d3e",
 }
 
 
@@ -117,6 +118,7 @@ def test_no_service_gets_a_secret_on_its_command_line(
     assert scheduler["AIRFLOW__CORE__FERNET_KEY"] == SECRETS["airflow_fernet_key"]
     assert SECRETS["catalog_password"] in scheduler["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     assert any(c[1:3] == ["db", "migrate"] for c in commands)  # `airflow db migrate`, no secret
+    assert launches["jupyter"].env["JUPYTER_TOKEN"] == SECRETS["gateway_jupyter_token"]
 
 
 def test_postgres_bootstrap_passes_the_password_in_the_environment(

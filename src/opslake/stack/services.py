@@ -19,6 +19,7 @@ from opslake.lake.java import find_java_home
 from opslake.lake.storage import StorageOptions, s3_filesystem
 from opslake.stack import install
 from opslake.stack.airflow import AIRFLOW_SERVICES
+from opslake.stack.jupyter import JUPYTER
 from opslake.stack.service import Launch, Service, http_ok
 
 DEPLOY = data_path("deploy")  # the service configs docker-compose mounts, shipped in the package
@@ -324,5 +325,6 @@ SERVICES: dict[str, Service] = {
     s.name: s
     for s in (
         POSTGRES, MINIO, TRINO, MARQUEZ, MARQUEZ_WEB, SPARK_MASTER, SPARK_WORKER, *AIRFLOW_SERVICES,
+        JUPYTER,
     )
 }  # fmt: skip
