@@ -68,6 +68,9 @@ class Guard:
         self.app = app
         self.max_body = max_body
         self.tls = tls
+        # Built once: every response gets them.
+        self._proxied_headers = self._security_headers(proxied=True)
+        self._own_headers = self._security_headers(proxied=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -105,13 +108,13 @@ class Guard:
     def _send_with_headers(self, scope: Scope, send: Send) -> Send:
         proxied = scope["path"].startswith(PREFIX + "/")
 
+        security = self._proxied_headers if proxied else self._own_headers
+
         async def wrapped(message: Message) -> None:
             if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                for name, value in self._security_headers(proxied):
-                    if name not in present:
-                        headers.append((name, value))
+                headers += [(n, v) for n, v in security if n not in present]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -157,6 +160,30 @@ class Metrics:
             ["upstream"],
             registry=self.registry,
         )
+        # Labelled children by label values: ``labels()`` validates and locks on every call.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram, Counter]] = {}
+
+    def record(self, route: str, method: str, status: int, seconds: float, bytes_out: int) -> None:
+        """Count one request to a datalake route."""
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.duration.labels(route),
+                self.bytes_out.labels(route),
+            )
+            if len(self._children) < 10_000:  # methods and statuses are few; bound it anyway
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        children[2].inc(bytes_out)
+
+
+def url_path(scope: Scope) -> str:
+    """``request.url.path`` without building the URL (the same escaping of ``?``, ``#``, ``\\``)."""
+    path: str = scope["path"]
+    return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
 class Gateway:
@@ -232,7 +259,7 @@ class Gateway:
         started = time.perf_counter()
         exchange = Exchange()
         identity, drop, status, reason, headers = self._checks(request, request.method)
-        upstream = self.config.route(request.url.path)
+        upstream = self.config.route(url_path(request.scope))
         done = self._once(request, identity, upstream, exchange, started)
         if status:
             exchange.status, exchange.error = status, reason
@@ -324,16 +351,14 @@ class Gateway:
                 client=conn.client.host if conn.client else None,
                 method=verb,
                 route=route,
-                path=conn.url.path,
+                path=url_path(conn.scope),
                 status=exchange.status,
                 bytes_in=exchange.bytes_in,
                 bytes_out=exchange.bytes_out,
                 duration_ms=round(seconds * 1000, 3),
                 error=exchange.error or None,
             )
-            self.metrics.requests.labels(route, verb, str(exchange.status)).inc()
-            self.metrics.duration.labels(route).observe(seconds)
-            self.metrics.bytes_out.labels(route).inc(exchange.bytes_out)
+            self.metrics.record(route, verb, exchange.status, seconds, exchange.bytes_out)
 
         return done
 

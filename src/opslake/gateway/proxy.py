@@ -253,7 +253,8 @@ class _UpstreamResponse(Response):
 
     A body that had fully arrived with the headers (the common small answer) is sent in one
     message; a longer one is streamed while the client's disconnect is watched, so a client that
-    leaves stops the upstream read.
+    leaves stops the upstream read. The audit line is written before the last body message, so
+    it exists by the time the client holds the whole answer.
     """
 
     def __init__(
@@ -283,11 +284,12 @@ class _UpstreamResponse(Response):
             if content.is_eof():  # the whole body is buffered already: no need to watch
                 body = await content.read()
                 self._exchange.bytes_out += len(body)
+                await self._close()
                 await send({"type": "http.response.body", "body": body})
                 return
             await _until_disconnect(self._stream(send), receive)
         finally:
-            await self._close()
+            await self._close()  # again when sending ended early: releasing and auditing run once
 
     async def _stream(self, send: Send) -> None:
         try:
@@ -298,6 +300,7 @@ class _UpstreamResponse(Response):
             # The upstream broke off mid-body: end the answer; the client sees a short body.
             self._exchange.error = f"upstream body interrupted ({error_name(exc)})"
             logger.warning("upstream %s: %s", self._name, self._exchange.error)
+        await self._close()
         await send({"type": "http.response.body", "body": b""})
 
 
