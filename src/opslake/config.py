@@ -110,6 +110,7 @@ class Settings(BaseSettings):
 
     # Gateway (`opslake gateway`): the only listener allowed beyond loopback, and only when set so.
     gateway_host: str = "127.0.0.1"
+    gateway_admin_password: SecretStr = SecretStr("")  # the stack's `admin` login (secrets file)
     gateway_port: int = 8080
     gateway_dir: str = (
         ""  # empty -> <stack_dir>/gateway: signing keys, JWKS, users, API keys, audit

@@ -17,8 +17,12 @@ from stacklib import RUN_ARGS, Stack
 
 from opslake.config import Settings, load_settings
 from opslake.stack import manager
+from opslake.stack.gateway import gateway_url
+from opslake.stack.services import SERVICES
 
 CORE = ("postgres", "minio", "trino", "marquez", "marquez-web")
+# Behind the gateway as well (tests that go through it start them with `door`).
+DOOR = ("spark-master", "spark-worker", "airflow-api-server", "jupyter", "gateway")
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +58,14 @@ def first_run(stack: Stack, out_dir: Path) -> dict[str, Any]:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary: dict[str, Any] = json.loads((out_dir / "summary.json").read_text())
     return summary
+
+
+@pytest.fixture(scope="session")
+def door(stack: Stack, first_run: dict[str, Any]) -> Iterator[str]:
+    """The gateway's URL, with every service behind it up (after the shared pipeline run, so the
+    UIs have data to show). Services this session started are stopped at its end."""
+    wanted = [name for name in DOOR if name in SERVICES]
+    already = {s.name for s in manager.status(stack.settings) if s.healthy}
+    started = manager.up(stack.settings, wanted)
+    yield gateway_url(stack.settings)
+    manager.down(stack.settings, [s.name for s in started if s.name not in already])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from opslake.config import REPO_ROOT, Settings
 from opslake.query import TrinoEngine
@@ -30,3 +32,14 @@ class Stack:
 
     def trino(self) -> TrinoEngine:
         return TrinoEngine(self.settings)
+
+
+def gateway_login(browser: Any, door: str, password: str) -> None:
+    """Sign ``browser`` in at the gateway as ``admin`` (its session cookie then opens every UI)."""
+    assert browser.open(f"{door}/login", "document.querySelector('form')")
+    browser.evaluate(
+        "const f = document.querySelector('form'); f.username.value = 'admin'; "
+        f"f.password.value = {json.dumps(password)}; f.submit(); true"
+    )
+    signed_in = "document.body && document.body.innerText.includes('Signed in as')"
+    assert browser.wait_for(signed_in, 30), "the gateway login failed"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from browser import Browser
-from stacklib import Stack
+from stacklib import Stack, gateway_login
 
 from opslake.config import REPO_ROOT
 from opslake.pipeline.spec import LANDING_DATASETS, PIPELINE
@@ -194,13 +194,15 @@ def _drawn_labels(page: str) -> set[str]:
 
 
 def test_the_web_ui_draws_an_analytics_dataset_with_its_upstream_job_and_inputs(
-    pipeline_run: dict[str, Any],
+    pipeline_run: dict[str, Any], stack: Stack, door: str
 ) -> None:
     target = "analytics.carbon_daily"
-    url = f"{WEB}/lineage/dataset/{_quote(CATALOG_NS)}/{target}"
+    # Through the gateway, where browsers reach the UI (it is built for /datalake/marquez/).
+    url = f"{door}/datalake/marquez/lineage/dataset/{_quote(CATALOG_NS)}/{target}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     drawn = "[...document.querySelectorAll('svg text')].some(t => t.textContent === 'carbon')"
     with Browser(install.chromium_binary()) as browser:
+        gateway_login(browser, door, stack.settings.gateway_admin_password.get_secret_value())
         ready = browser.open(url, drawn, timeout_s=90)
         browser.screenshot(ARTIFACTS / "carbon_daily_lineage.png")
         page = browser.html()

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import uvicorn
@@ -29,7 +30,13 @@ from prometheus_client import (
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -468,6 +475,27 @@ class Gateway:
         response.headers.append("set-cookie", self._csrf_cookie(csrf))
         return response
 
+    async def stray(self, request: Request) -> Response:
+        """A path outside ``/datalake`` requested *from* a page under it: redirect it back in.
+
+        Some UIs fetch absolute paths (Trino's web UI asks for ``/ui/api/stats``); behind a prefix
+        those reach the gateway's root. When the ``Referer`` is a page of an upstream whose prefix
+        the gateway strips, and the caller has a session, a 307 sends the same request under that
+        prefix (where the usual checks apply). Anything else is a plain 404.
+        """
+        referer = urlsplit(request.headers.get("referer", ""))
+        upstream = self.config.route(referer.path) if referer.path.startswith(PREFIX + "/") else None
+        try:
+            self.auth.verify_token(request.cookies.get(login.SESSION_COOKIE) or "", via="session")
+        except AuthError:
+            upstream = None
+        if upstream is None or not upstream.strip:
+            return PlainTextResponse("not found", status_code=404)
+        target = upstream.strip + request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        return RedirectResponse(target, status_code=307)
+
     # --- health, readiness, metrics ------------------------------------------------------------
 
     async def health(self, request: Request) -> Response:
@@ -580,6 +608,7 @@ def build_app(config: GatewayConfig, clock: Callable[[], float] = time.monotonic
         *api_routes,
         Route(PREFIX + "/{rest:path}", gateway.datalake, methods=ALL_METHODS),
         WebSocketRoute(PREFIX + "/{rest:path}", gateway.datalake_ws),
+        Route("/{stray:path}", gateway.stray, methods=["GET", "HEAD"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway

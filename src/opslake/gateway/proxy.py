@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
@@ -152,8 +153,28 @@ def response_headers(
             continue
         if lname == "location":
             value = rewrite_location(value.decode("latin-1"), upstream).encode("latin-1")
+        elif lname == "set-cookie" and upstream.strip:
+            value = rewrite_cookie_path(value.decode("latin-1"), upstream.strip).encode("latin-1")
         out.append((name.lower(), value))
     return out
+
+
+_COOKIE_PATH = re.compile(r"(;\s*path\s*=\s*)(/[^;]*)", re.IGNORECASE)
+
+
+def rewrite_cookie_path(cookie: str, prefix: str) -> str:
+    """A ``Set-Cookie`` from an upstream whose prefix is stripped, with its ``Path`` under the prefix.
+
+    Trino's UI sets its login cookie on ``Path=/ui``; the browser sees ``/datalake/trino/ui`` and
+    would never send it back (what nginx's ``proxy_cookie_path`` does).
+    """
+
+    def under(match: re.Match[str]) -> str:
+        path = match.group(2)
+        inside = path == prefix or path.startswith(prefix + "/")
+        return match.group(1) + (path if inside else prefix + path.rstrip("/"))
+
+    return _COOKIE_PATH.sub(under, cookie)
 
 
 def rewrite_location(location: str, upstream: Upstream) -> str:

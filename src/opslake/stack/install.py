@@ -268,7 +268,8 @@ class _SourceBuild:
 
     @property
     def web_stamp(self) -> Path:
-        return self.root / "web.built"
+        # Named after the base path the UI is built for: a build for another prefix is rebuilt.
+        return self.root / f"web{MARQUEZ_WEB_BASE.replace('/', '-')}.built"
 
     @property
     def record(self) -> Path:
@@ -433,11 +434,51 @@ def marquez_api(cache_dir: Path) -> MarquezApi:
     )
 
 
+#: Where browsers reach the Marquez web UI: under the gateway (``/datalake/marquez``).
+MARQUEZ_WEB_BASE = "/datalake/marquez"
+# Upstream's UI assumes it is served at "/" (asset base, API URLs, router); these edits, applied to
+# the unpacked source before the build, move all four under MARQUEZ_WEB_BASE. Each must match.
+_MARQUEZ_WEB_EDITS: tuple[tuple[str, str, str], ...] = (
+    ("webpack.common.js", "publicPath: '/'", f"publicPath: '{MARQUEZ_WEB_BASE}/'"),
+    (
+        "webpack.prod.js",
+        "JSON.stringify('/api/v1')",
+        f"JSON.stringify('{MARQUEZ_WEB_BASE}/api/v1')",
+    ),
+    (
+        "webpack.prod.js",
+        "JSON.stringify('/api/v2beta')",
+        f"JSON.stringify('{MARQUEZ_WEB_BASE}/api/v2beta')",
+    ),
+    ("src/index.prod.html", '<base href="/"/>', f'<base href="{MARQUEZ_WEB_BASE}/"/>'),
+    (
+        "src/components/App.tsx",
+        "<ReduxRouter history={history}>",
+        f'<ReduxRouter history={{history}} basename="{MARQUEZ_WEB_BASE}">',
+    ),
+)
+
+
+def _base_path_edits(web_dir: Path) -> None:
+    """Apply ``_MARQUEZ_WEB_EDITS`` (idempotent); DownloadError naming the file if one cannot apply."""
+    for name, old, new in _MARQUEZ_WEB_EDITS:
+        path = web_dir / name
+        text = path.read_text()
+        if new in text:
+            continue
+        if old not in text:
+            raise DownloadError(
+                f"cannot serve the Marquez {versions.MARQUEZ_VERSION} web UI under "
+                f"{MARQUEZ_WEB_BASE}: {name} no longer contains {old!r}"
+            )
+        path.write_text(text.replace(old, new))
+
+
 def marquez_web(cache_dir: Path) -> tuple[Path, str]:
     """Marquez's web UI (``web/`` with ``dist/`` built), from the source tarball; and its source.
 
     The UI is not published as a package, so it always comes from the source tree: ``npm ci && npm run
-    build`` once per tarball (Node and npm from Debian's packages).
+    build`` once per tarball (Node and npm from Debian's packages), built for ``MARQUEZ_WEB_BASE``.
     """
     tarball = marquez_source()
     if tarball is None:
@@ -451,6 +492,7 @@ def marquez_web(cache_dir: Path) -> tuple[Path, str]:
     with _locked(build.root):
         if not build.web_stamp.exists():
             _unpacked(build)
+            _base_path_edits(build.web_dir)
             npm = debian_tools({"node": "nodejs", "npm": "npm"}, "building the Marquez web UI")[
                 "npm"
             ]

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_SERVICES = (
     "postgres", "minio", "trino", "marquez", "marquez-web", "spark-master", "spark-worker",
     "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
-    "jupyter",
+    "jupyter", "gateway",
 )  # fmt: skip
 
 
@@ -58,6 +58,7 @@ def _generated_secrets() -> dict[str, str]:
         "OPSLAKE_AIRFLOW_FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "OPSLAKE_AIRFLOW_SECRET_KEY": secrets.token_urlsafe(32),
         "OPSLAKE_AIRFLOW_JWT_SECRET": secrets.token_urlsafe(64),
+        "OPSLAKE_GATEWAY_ADMIN_PASSWORD": secrets.token_urlsafe(18),
         "OPSLAKE_GATEWAY_JUPYTER_TOKEN": secrets.token_urlsafe(32),
     }
 

@@ -19,6 +19,7 @@ from opslake.lake.java import find_java_home
 from opslake.lake.storage import StorageOptions, s3_filesystem
 from opslake.stack import install
 from opslake.stack.airflow import AIRFLOW_SERVICES
+from opslake.stack.gateway import GATEWAY, gateway_origin
 from opslake.stack.jupyter import JUPYTER
 from opslake.stack.service import Launch, Service, http_ok
 
@@ -110,6 +111,8 @@ def _prepare_minio(settings: Settings) -> Launch:
         "MINIO_ROOT_USER": settings.s3_access_key.get_secret_value(),
         "MINIO_ROOT_PASSWORD": settings.s3_secret_key.get_secret_value(),
         "MINIO_BROWSER": "on",
+        # The console is served under the gateway's /datalake/minio/ (it reads its base path here).
+        "MINIO_BROWSER_REDIRECT_URL": f"{gateway_origin(settings)}/datalake/minio/",
         "GOMEMLIMIT": "1GiB",  # soft heap cap: the 2-core/24 GiB box also runs Spark and Trino
     }
     argv = [
@@ -161,6 +164,8 @@ def _prepare_trino(settings: Settings) -> Launch:
     # node.data-dir is a container path in the shared file; natively it lives in the state dir.
     (etc / "node.properties").write_text(
         f"node.environment=opslake\nnode.id=opslake-trino-1\nnode.data-dir={data}\n"
+        # Loopback only (the default binds every interface): the gateway is the way in.
+        "node.bind-ip=127.0.0.1\n"
     )
     data.mkdir(parents=True, exist_ok=True)
     env = {
@@ -246,6 +251,9 @@ SPARK_WORKER_UI_PORT = 8084
 SPARK_MASTER_URL = f"spark://127.0.0.1:{SPARK_MASTER_PORT}"
 
 
+_SPARK_UI_PROXY = " -Dspark.ui.reverseProxy=true -Dspark.ui.reverseProxyUrl=/datalake/spark"
+
+
 def _spark_env(settings: Settings) -> dict[str, str]:
     import pyspark
 
@@ -255,7 +263,10 @@ def _spark_env(settings: Settings) -> dict[str, str]:
         "SPARK_LOCAL_IP": "127.0.0.1",
         "SPARK_DAEMON_MEMORY": "512m",  # master and worker daemons; executors are sized apart
         # The master's REST submission server (6066) takes unauthenticated job submissions: off.
-        "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false",
+        # The UIs sit behind the gateway at /datalake/spark: links carry that prefix, and the master
+        # proxies the worker and application UIs (reverse proxy mode), so one route reaches them all.
+        "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false" + _SPARK_UI_PROXY,
+        "SPARK_WORKER_OPTS": _SPARK_UI_PROXY.strip(),
         "SPARK_LOG_DIR": str(settings.stack_dir / "spark" / "logs"),
     }
 
@@ -326,5 +337,6 @@ SERVICES: dict[str, Service] = {
     for s in (
         POSTGRES, MINIO, TRINO, MARQUEZ, MARQUEZ_WEB, SPARK_MASTER, SPARK_WORKER, *AIRFLOW_SERVICES,
         JUPYTER,
+        GATEWAY,  # last: the door to everything above (a service that is down answers 502)
     )
 }  # fmt: skip
