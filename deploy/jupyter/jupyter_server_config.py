@@ -19,6 +19,9 @@ c.ServerApp.port = 8888
 c.ServerApp.port_retries = 0  # another port would be one the gateway does not know
 c.ServerApp.open_browser = False
 c.ServerApp.quit_button = False  # stopping is the stack's job
+# The stack's processes run as whoever runs `opslake stack up` (root in the CI and compose
+# containers); Jupyter refuses root unless told, and this server is loopback-only behind the token.
+c.ServerApp.allow_root = True
 # The gateway is the edge: X-Forwarded-For/-Proto describe the client.
 c.ServerApp.trust_xheaders = True
 # The gateway forwards the browser's Host (the gateway's own name), which is not a loopback name
