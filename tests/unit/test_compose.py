@@ -27,6 +27,7 @@ EXPECTED_PORTS: dict[str, dict[int, int]] = {
     "trino": {8090: 8090},
     "marquez": {5000: 5000, 5001: 5001},
     "marquez-web": {3000: 3000},
+    "jupyter": {8888: 8888},
 }
 EXPECTED_SERVICES = {*EXPECTED_PORTS, "minio-init", "opslake", "opslake-embedded"}
 # Dependencies the start order relies on: (service, dependency) -> condition.
@@ -37,6 +38,7 @@ EXPECTED_DEPENDENCIES = {
     ("marquez", "postgres"): "service_healthy",
     ("opslake", "trino"): "service_healthy",
     ("opslake", "marquez"): "service_healthy",
+    ("jupyter", "opslake"): "service_completed_successfully",
 }
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|ACCESS_KEY|ROOT_USER")
 REQUIRED_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_]\w*):\?(?P<message>[^}]+)\}")
