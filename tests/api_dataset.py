@@ -162,9 +162,7 @@ def ddl(analytics: str = "analytics") -> dict[str, tuple[str, list[str]]]:
     for spec, rows in ROWS.items():
         name = spec.key.split(".", 1)[1]
         columns = ", ".join(f"{f.name} {TRINO_TYPES[f.type]}" for f in spec.schema)
-        values = [
-            "(" + ", ".join(_sql(row.get(f.name)) for f in spec.schema) + ")" for row in rows
-        ]
+        values = ["(" + ", ".join(_sql(row.get(f.name)) for f in spec.schema) + ")" for row in rows]
         out[f"{analytics}.{name}"] = (columns, values)
     return out
 
@@ -239,3 +237,19 @@ RECOMMENDATIONS_LATEST = [
     ("2026-11-02", "w5", "time_shift", 25.0),
     ("2026-11-02", "w4", "location_shift", 10.0),
 ]
+
+
+def load_statements(catalog: str, analytics: str, dialect: str) -> list[str]:
+    """Statements (in ``dialect``) creating the tables and the view in ``catalog.analytics``."""
+    from opslake.query import render, sql_dir, transpile
+
+    statements = []
+    for table, (columns, rows) in ddl(analytics).items():
+        statements.append(transpile(f"CREATE TABLE {catalog}.{table} ({columns})", dialect))
+        statements.append(
+            transpile(f"INSERT INTO {catalog}.{table} VALUES {', '.join(rows)}", dialect)
+        )
+    for view in VIEWS:
+        path = sql_dir() / "views" / view
+        statements.append(transpile(render(path, catalog, analytics=analytics), dialect))
+    return statements

@@ -127,7 +127,7 @@ class Params(BaseModel):
 
 
 class PlansParams(Params):
-    pool: Name | None = Field(None, description="Only this pool's plan.")
+    pool: Name | None = Field(None, description="Only this pool's plan.", examples=["p1"])
     page_size: PageSize = Field(DEFAULT_PAGE_SIZE, description="Rows per page (at most 1000).")
     page_token: PageToken | None = Field(
         None, description="`next_page_token` of the previous page."
@@ -144,7 +144,7 @@ class PoolPlanParams(Params):
 
 
 class EventsParams(Params):
-    node_id: Name = Field(description="The node.")
+    node_id: Name = Field(description="The node.", examples=["n1"])
     start: datetime = Field(
         description="Range start (RFC 3339; without an offset: UTC). Events ending at or after it."
     )
@@ -167,8 +167,10 @@ class EventsParams(Params):
 
 
 class CarbonDailyParams(Params):
-    provider: Name | None = Field(None, description="Only this provider (aws, gcp, azure, ...).")
-    region: Name | None = Field(None, description="Only this region.")
+    provider: Name | None = Field(
+        None, description="Only this provider (aws, gcp, azure, ...).", examples=["aws"]
+    )
+    region: Name | None = Field(None, description="Only this region.", examples=["eu-west-1"])
     start: date | None = Field(None, description="First day (inclusive).")
     end: date | None = Field(None, description="Last day (inclusive).")
     page_size: PageSize = Field(DEFAULT_PAGE_SIZE, description="Rows per page (at most 1000).")
@@ -195,7 +197,7 @@ class RecommendationsParams(Params):
 
 
 class PoolPath(Params):
-    pool: Name
+    pool: Name = Field(description="The pool.", examples=["p1"])
 
 
 # --- responses ------------------------------------------------------------------------------------
@@ -365,7 +367,8 @@ def bind(sql: str, params: Mapping[str, SqlValue], dialect: str) -> str:
 
 def ts_text(value: datetime) -> str:
     """A UTC instant as text both Trino and Spark cast to a timestamp (with time zone)."""
-    return _utc(value).strftime("%Y-%m-%d %H:%M:%S.%f") + " UTC"
+    v = _utc(value)  # strftime's %Y does not pad years below 1000, which the engines refuse
+    return f"{v.year:04d}-{v:%m-%d %H:%M:%S.%f} UTC"
 
 
 # --- page tokens ----------------------------------------------------------------------------------
@@ -870,6 +873,8 @@ def _parameters(model: type[Params], where: str) -> list[dict[str, Any]]:
         }
         if description:
             param["description"] = description
+        if prop.get("examples"):
+            param["example"] = prop["examples"][0]
         out.append(param)
     return out
 
@@ -895,6 +900,8 @@ def openapi_document(operations: Sequence[Operation]) -> dict[str, Any]:
             codes["404"] = "No placement plan for this pool"
         for code in sorted(codes):
             responses[code] = _json(error_ref, codes[code])
+        # The gateway's guard refuses a malformed request line before routing, in plain text.
+        responses["400"]["content"]["text/plain"] = {"schema": {"type": "string"}}
         paths[API_PREFIX + op.path] = {
             "get": {
                 "operationId": op.operation_id,

@@ -13,6 +13,7 @@ import base64
 import json
 import socket
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,7 @@ from api_dataset import (
     PLANS,
     RECOMMENDATIONS_D1,
     RECOMMENDATIONS_LATEST,
-    VIEWS,
-    ddl,
+    load_statements,
 )
 from opslake.config import Settings
 from opslake.gateway.api import (
@@ -40,13 +40,14 @@ from opslake.gateway.api import (
     encode_token,
     fingerprint,
     sql_literal,
+    ts_text,
 )
 from opslake.gateway.app import build_app
 from opslake.gateway.auth import mint_token
 from opslake.gateway.config import GatewayConfig
 from opslake.gateway.keys import create_api_key, init_state, revoke_api_key
 from opslake.gateway.login import SESSION_COOKIE
-from opslake.query import engine_for, render, sql_dir, transpile
+from opslake.query import engine_for
 
 ISSUER, AUDIENCE = "api-issuer", "api-audience"
 CATALOG = "apitest"
@@ -233,6 +234,17 @@ def test_literals_are_escaped_for_each_dialect() -> None:
     assert sql_literal(0.1).sql("trino") == "CAST(0.1 AS DOUBLE)"
 
 
+def test_instants_become_utc_text_both_engines_read() -> None:
+    # Found by schemathesis: strftime's %Y wrote year 182 as "182", which Spark refused (a 502).
+    assert ts_text(datetime(182, 8, 14, 4, 54, 46, 500000, tzinfo=UTC)) == (
+        "0182-08-14 04:54:46.500000 UTC"
+    )
+    plus_one = timezone(timedelta(hours=1))
+    assert (
+        ts_text(datetime(2026, 11, 1, 1, 15, tzinfo=plus_one)) == "2026-11-01 00:15:00.000000 UTC"
+    )
+
+
 def test_page_tokens_are_bound_to_their_filters() -> None:
     from opslake.gateway.api import ApiError
 
@@ -254,19 +266,14 @@ def test_page_tokens_are_bound_to_their_filters() -> None:
 @pytest.fixture(scope="module")
 def lake(isolated_lake: Callable[[str], Settings], spark: Any) -> Settings:
     settings = isolated_lake(CATALOG)
-    for table, (columns, rows) in ddl().items():
-        spark.sql(transpile(f"CREATE TABLE {CATALOG}.{table} ({columns})", "spark"))
-        spark.sql(transpile(f"INSERT INTO {CATALOG}.{table} VALUES {', '.join(rows)}", "spark"))
-    for view in VIEWS:
-        spark.sql(transpile(render(sql_dir() / "views" / view, CATALOG), "spark"))
+    for statement in load_statements(CATALOG, "analytics", "spark"):
+        spark.sql(statement)
     return settings
 
 
 @pytest.fixture(scope="module")
 def api(lake: Settings, spark: Any, api_state: Path) -> Iterator[TestClient]:
-    config = _config(
-        api_state, ApiConfig(catalog=CATALOG, engine=lambda: engine_for(lake, spark))
-    )
+    config = _config(api_state, ApiConfig(catalog=CATALOG, engine=lambda: engine_for(lake, spark)))
     with TestClient(build_app(config)) as client:
         client.headers.update(token(api_state, "readonly"))
         yield client
@@ -308,13 +315,20 @@ def test_latest_plan_per_pool(api: TestClient) -> None:
 def test_one_pool_s_plan_with_assignments_paged(api: TestClient) -> None:
     answer = api.get("/api/v1/placement/pools/p1/plan")
     assert answer.status_code == 200
-    assert answer.json() == {"plan": PLANS[0], "assignments": P1_ASSIGNMENTS, "next_page_token": None}
+    assert answer.json() == {
+        "plan": PLANS[0],
+        "assignments": P1_ASSIGNMENTS,
+        "next_page_token": None,
+    }
     for size in (1, 3):
         got = pages(api, "/api/v1/placement/pools/p1/plan", size, key="assignments")
         assert got == P1_ASSIGNMENTS
     missing = api.get("/api/v1/placement/pools/p404/plan")
     assert missing.status_code == 404
-    assert missing.json() == {"error": "unknown pool", "detail": "no placement plan for pool 'p404'"}
+    assert missing.json() == {
+        "error": "unknown pool",
+        "detail": "no placement plan for pool 'p404'",
+    }
     # A token of one pool is refused on another.
     first = api.get("/api/v1/placement/pools/p1/plan?page_size=1").json()["next_page_token"]
     other = api.get(f"/api/v1/placement/pools/p2/plan?page_token={first}")
@@ -327,7 +341,9 @@ def _event_keys(items: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 
 @pytest_spark
 def test_anomaly_events_for_a_node_and_time_range(api: TestClient) -> None:
-    everything = "/api/v1/anomalies/events?node_id=n1&start=2026-11-01T00:00:00Z&end=2026-11-03T00:00:00Z"
+    everything = (
+        "/api/v1/anomalies/events?node_id=n1&start=2026-11-01T00:00:00Z&end=2026-11-03T00:00:00Z"
+    )
     body = api.get(everything).json()
     assert _event_keys(body["items"]) == N1_EVENTS_ALL  # not the event starting at the end
     assert body["items"][0] == N1_EVENT_FIRST
@@ -344,9 +360,7 @@ def test_anomaly_events_for_a_node_and_time_range(api: TestClient) -> None:
 
 
 def _carbon_keys(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return [
-        (c["dt"], c["provider"], c["region"], c["nodes"], c["kwh"], c["kgco2e"]) for c in items
-    ]
+    return [(c["dt"], c["provider"], c["region"], c["nodes"], c["kwh"], c["kgco2e"]) for c in items]
 
 
 @pytest_spark
