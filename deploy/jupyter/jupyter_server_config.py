@@ -36,12 +36,18 @@ if os.environ.get("OPSLAKE_JUPYTER_ROOT_DIR"):
     c.ServerApp.root_dir = os.environ["OPSLAKE_JUPYTER_ROOT_DIR"]
 
 
+# The news prompt ("get notified about official Jupyter news?") would ask to fetch from the internet.
+_DISABLED_PLUGINS = ["@jupyterlab/apputils-extension:announcements"]
+
+
 def _without_token(handler: object, page_config: dict[str, object]) -> dict[str, object]:
     """JupyterLab writes the server token into every page it serves: a browser must never see it.
 
     The frontend then sends no credential of its own; the gateway adds the token to each request.
     """
-    return {**page_config, "token": ""}
+    disabled = page_config.get("disabledExtensions")
+    listed = list(disabled) if isinstance(disabled, list) else []
+    return {**page_config, "token": "", "disabledExtensions": [*listed, *_DISABLED_PLUGINS]}
 
 
 c.ServerApp.tornado_settings = {"page_config_hook": _without_token}

@@ -447,7 +447,9 @@ async def proxy_websocket(
         await asyncio.gather(*tasks, return_exceptions=True)
         await upstream_ws.close()
         code = upstream_ws.close_code or 1000
-        with contextlib.suppress(RuntimeError):  # already closed by the client
+        # Already closed by the client: uvicorn then raises ClientDisconnected, which Starlette
+        # turns into WebSocketDisconnect (a browser closing a JupyterLab tab logged a traceback).
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(code=code if 1000 <= code < 5000 and code != 1006 else 1011)
 
 
