@@ -8,7 +8,7 @@ transpiled) and Trino (tests/stack/test_gateway_api.py) load the same rows and g
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -20,6 +20,9 @@ from opslake.pipeline.tables import (
     PLACEMENTS,
     TableSpec,
 )
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
 
 TRINO_TYPES = {
     pa.string(): "varchar",
@@ -253,3 +256,116 @@ def load_statements(catalog: str, analytics: str, dialect: str) -> list[str]:
         path = sql_dir() / "views" / view
         statements.append(transpile(render(path, catalog, analytics=analytics), dialect))
     return statements
+
+
+# --- the answers, checked through any client of the app (Spark and Trino tests share them) -----
+
+
+def pages(client: TestClient, path: str, size: int, key: str = "items") -> list[dict[str, Any]]:
+    """Every item, following next_page_token; asserts each page but the last is full."""
+    items: list[dict[str, Any]] = []
+    url = f"{path}{'&' if '?' in path else '?'}page_size={size}"
+    page_token = None
+    for _ in range(100):
+        answer = client.get(url + (f"&page_token={page_token}" if page_token else ""))
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        page_token = body["next_page_token"]
+        items += body[key]
+        if page_token is None:
+            assert len(body[key]) <= size
+            return items
+        assert len(body[key]) == size
+    raise AssertionError("pagination did not end")
+
+
+def check_latest_plan_per_pool(api: TestClient) -> None:
+    answer = api.get("/api/v1/placement/plans")
+    assert answer.status_code == 200
+    assert answer.json() == {"items": PLANS, "next_page_token": None}
+    assert api.get("/api/v1/placement/plans?pool=p2").json()["items"] == [PLANS[1]]
+    assert api.get("/api/v1/placement/plans?pool=nope").json()["items"] == []
+    for size in (1, 2):
+        assert pages(api, "/api/v1/placement/plans", size) == PLANS
+
+
+def check_one_pool_s_plan_with_assignments_paged(api: TestClient) -> None:
+    answer = api.get("/api/v1/placement/pools/p1/plan")
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "plan": PLANS[0],
+        "assignments": P1_ASSIGNMENTS,
+        "next_page_token": None,
+    }
+    for size in (1, 3):
+        got = pages(api, "/api/v1/placement/pools/p1/plan", size, key="assignments")
+        assert got == P1_ASSIGNMENTS
+    missing = api.get("/api/v1/placement/pools/p404/plan")
+    assert missing.status_code == 404
+    assert missing.json() == {
+        "error": "unknown pool",
+        "detail": "no placement plan for pool 'p404'",
+    }
+    # A token of one pool is refused on another.
+    first = api.get("/api/v1/placement/pools/p1/plan?page_size=1").json()["next_page_token"]
+    other = api.get(f"/api/v1/placement/pools/p2/plan?page_token={first}")
+    assert other.status_code == 400
+
+
+def _event_keys(items: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return [(e["metric"], e["start_ts"], e["end_ts"]) for e in items]
+
+
+def check_anomaly_events_for_a_node_and_time_range(api: TestClient) -> None:
+    everything = (
+        "/api/v1/anomalies/events?node_id=n1&start=2026-11-01T00:00:00Z&end=2026-11-03T00:00:00Z"
+    )
+    body = api.get(everything).json()
+    assert _event_keys(body["items"]) == N1_EVENTS_ALL  # not the event starting at the end
+    assert body["items"][0] == N1_EVENT_FIRST
+    for size in (1, 3):  # page 1 of size 1 ends inside a tie on start_ts
+        assert _event_keys(pages(api, everything, size)) == N1_EVENTS_ALL
+    # Overlap: ending at/after the start (00:10 < 00:15 is out), starting before the end (exclusive);
+    # the offset +01:00 is the same instant as 00:15Z.
+    window = "/api/v1/anomalies/events?node_id=n1&start=2026-11-01T01:15:00%2B01:00&end=2026-11-02T03:00:00Z"
+    assert _event_keys(api.get(window).json()["items"]) == N1_EVENTS_ALL[1:3]
+    other = api.get("/api/v1/anomalies/events?node_id=n2&start=2026-11-01&end=2026-11-02").json()
+    assert [(e["node_id"], e["metric"], e["peak_score"]) for e in other["items"]] == [
+        ("n2", "mem_util", 7.0)
+    ]
+
+
+def _carbon_keys(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(c["dt"], c["provider"], c["region"], c["nodes"], c["kwh"], c["kgco2e"]) for c in items]
+
+
+def check_carbon_by_provider_region_day(api: TestClient) -> None:
+    body = api.get("/api/v1/carbon/daily").json()
+    assert _carbon_keys(body["items"]) == CARBON_ALL
+    assert body["items"][0] == CARBON_FIRST
+    for size in (1, 2):
+        assert _carbon_keys(pages(api, "/api/v1/carbon/daily", size)) == CARBON_ALL
+    aws = api.get("/api/v1/carbon/daily?provider=aws").json()["items"]
+    assert _carbon_keys(aws) == [CARBON_ALL[0], CARBON_ALL[2], CARBON_ALL[3]]
+    day2_eu = api.get("/api/v1/carbon/daily?region=eu-west-1&start=2026-11-02&end=2026-11-02")
+    assert _carbon_keys(day2_eu.json()["items"]) == [CARBON_ALL[2]]
+
+
+def _rec_keys(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(r["dt"], r["workload_id"], r["kind"], r["saving_gco2e"]) for r in items]
+
+
+def check_carbon_recommendations(api: TestClient) -> None:
+    latest = api.get("/api/v1/carbon/recommendations").json()
+    assert _rec_keys(latest["items"]) == RECOMMENDATIONS_LATEST
+    day1 = "/api/v1/carbon/recommendations?dt=2026-11-01"
+    assert _rec_keys(api.get(day1).json()["items"]) == RECOMMENDATIONS_D1
+    for size in (1, 2, 3):  # ties on the saving, and on the workload with two kinds
+        assert _rec_keys(pages(api, day1, size)) == RECOMMENDATIONS_D1
+    shifts = api.get(day1 + "&kind=location_shift").json()["items"]
+    assert _rec_keys(shifts) == RECOMMENDATIONS_D1[:1]
+    assert shifts[0] == {
+        "dt": "2026-11-01", "workload_id": "w2", "kind": "location_shift", "current": "eu-west-1",
+        "suggested": "eu-north-1", "current_gco2e": 100.0, "suggested_gco2e": 10.0,
+        "saving_gco2e": 90.0, "saving_pct": 90.0,
+    }  # fmt: skip

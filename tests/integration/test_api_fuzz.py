@@ -2,7 +2,8 @@
 
 Every operation gets generated requests (valid and invalid parameters, bounded in number); each answer
 must not be a 5xx, must use a status the document declares, and must match its response schema. The
-lake holds the known dataset of ``api_dataset``, so valid requests reach real rows.
+lake holds the known dataset of ``api_dataset``, so valid requests reach real rows. The same run
+against Trino: tests/stack/test_gateway_api.py.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api_dataset import load_statements
+from api_fuzzing import CASES, MODES, OPERATIONS, fuzz
 from opslake.config import Settings
 from opslake.gateway.api import ApiConfig
 from opslake.gateway.app import build_app
@@ -30,10 +30,10 @@ from opslake.query import engine_for
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CATALOG = "apifuzz"
+ISSUER, AUDIENCE = "fuzz-issuer", "fuzz-audience"
 # Per operation and mode: a request reaching Spark costs ~0.5-1 s here, and the test stays near 2 min
 # (more with OPSLAKE_FUZZ_EXAMPLES=30).
 EXAMPLES = int(os.environ.get("OPSLAKE_FUZZ_EXAMPLES", "10"))
-ISSUER, AUDIENCE = "fuzz-issuer", "fuzz-audience"
 
 
 @pytest.fixture(scope="module")
@@ -70,28 +70,12 @@ def auth_headers(gateway_state: Path) -> dict[str, str]:
     return {"Authorization": f"Bearer {jwt}", "X-API-Key": key}
 
 
-OPERATIONS = [
-    "GET /api/v1/placement/plans",
-    "GET /api/v1/placement/pools/{pool}/plan",
-    "GET /api/v1/anomalies/events",
-    "GET /api/v1/carbon/daily",
-    "GET /api/v1/carbon/recommendations",
-]
-
-
 def test_the_document_lists_every_operation(api_schema: Any) -> None:
     labels = sorted(op.ok().label for op in api_schema.get_all_operations())
     assert labels == sorted(OPERATIONS)
 
 
-# schemathesis' own pytest plumbing (schema.parametrize over a fixture) does not run on pytest 9
-# (it sets a removed Item attribute), so each operation's strategy drives a Hypothesis test here.
-# The pool plan again with a pool that exists (a generated name is never one): its query parameters
-# are then fuzzed against real rows too.
-CASES = [(label, None) for label in OPERATIONS] + [(OPERATIONS[1], {"pool": "p1"})]
-
-
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("label", "path_parameters"), CASES)
 def test_no_server_errors_and_answers_match_the_document(
     api_schema: Any,
@@ -100,33 +84,4 @@ def test_no_server_errors_and_answers_match_the_document(
     path_parameters: dict[str, str] | None,
     mode: GenerationMode,
 ) -> None:
-    operation = api_schema.find_operation_by_label(label)
-    statuses: list[int] = []
-
-    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        phases=[Phase.explicit, Phase.generate],  # no shrinking of a failure: report it as found
-    )
-    def check(case: Any) -> None:
-        # Every check but positive_data_acceptance: a schema-valid page_token the API did not issue,
-        # or start >= end, is a 400 no JSON Schema can describe.
-        response = case.call_and_validate(
-            headers=auth_headers, excluded_checks=[positive_data_acceptance]
-        )
-        assert response.status_code < 500, response.text
-        statuses.append(response.status_code)
-
-    check()
-    # Negative cases are refused (negative_data_rejection checks each); valid ones reach the data.
-    expected = (
-        400
-        if mode is GenerationMode.NEGATIVE
-        else 404
-        if label == OPERATIONS[1] and not path_parameters
-        else 200
-    )
-    assert expected in statuses, sorted(set(statuses))
+    fuzz(api_schema, label, path_parameters, mode, auth_headers, EXAMPLES)
