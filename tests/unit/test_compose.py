@@ -28,6 +28,7 @@ EXPECTED_PORTS: dict[str, dict[int, int]] = {
     "marquez": {5000: 5000, 5001: 5001},
     "marquez-web": {3000: 3000},
     "jupyter": {8888: 8888},
+    "gateway": {8080: 8080},
 }
 EXPECTED_SERVICES = {*EXPECTED_PORTS, "minio-init", "opslake", "opslake-embedded"}
 # Dependencies the start order relies on: (service, dependency) -> condition.
@@ -39,6 +40,8 @@ EXPECTED_DEPENDENCIES = {
     ("opslake", "trino"): "service_healthy",
     ("opslake", "marquez"): "service_healthy",
     ("jupyter", "opslake"): "service_completed_successfully",
+    ("gateway", "opslake"): "service_completed_successfully",
+    ("gateway", "trino"): "service_healthy",
 }
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|ACCESS_KEY|ROOT_USER")
 REQUIRED_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_]\w*):\?(?P<message>[^}]+)\}")

@@ -48,7 +48,7 @@ from opslake.gateway.api import decision_api
 from opslake.gateway.audit import AuditLog
 from opslake.gateway.auth import Authenticator, AuthError, Identity, bearer, mint_token
 from opslake.gateway.config import PREFIX, GatewayConfig, Upstream, gateway_config
-from opslake.gateway.keys import init_state
+from opslake.gateway.keys import init_state, set_user
 from opslake.gateway.paths import PathRejectedError, check_headers, check_path
 from opslake.gateway.proxy import (
     Exchange,
@@ -625,6 +625,10 @@ def build_app(config: GatewayConfig, clock: Callable[[], float] = time.monotonic
 def serve(settings: Settings) -> None:
     """Run the gateway with uvicorn on ``gateway_host:gateway_port`` (TLS when configured)."""
     config = gateway_config(settings)
+    configured = settings.gateway_admin_password.get_secret_value()
+    if configured:  # the stack's secrets file (or the environment) names the admin password
+        init_state(config.state_dir)
+        set_user(config.state_dir, "admin", configured, "admin")
     password = init_state(config.state_dir)
     if password:  # first start: the only time the generated password exists in clear
         logger.warning(

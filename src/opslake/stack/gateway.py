@@ -2,8 +2,8 @@
 
 It is the only door: every other service listens on loopback, and the gateway itself binds
 ``gateway_host`` (127.0.0.1 unless configured otherwise). Its ``admin`` login takes the stack's
-generated password (``OPSLAKE_GATEWAY_ADMIN_PASSWORD`` in ``.stack/secrets.env``), set at every start
-so the secrets file stays the one place an operator looks it up.
+generated password (``OPSLAKE_GATEWAY_ADMIN_PASSWORD`` in ``.stack/secrets.env``), which
+``gateway serve`` sets at every start, so the secrets file stays the one place to look it up.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from opslake.config import Settings
-from opslake.gateway import keys
 from opslake.stack.service import Launch, Service, http_ok
 
 
@@ -29,11 +28,7 @@ def gateway_origin(settings: Settings) -> str:
 
 
 def _prepare_gateway(settings: Settings) -> Launch:
-    state = settings.gateway_state_dir
-    keys.init_state(state)  # signing key and JWKS where missing
-    password = settings.gateway_admin_password.get_secret_value()
-    if password:
-        keys.set_user(state, "admin", password, "admin")
+    # `gateway serve` creates its keys and sets the admin password from the secrets file it reads.
     env = {
         "OPSLAKE_PROFILE": settings.profile,
         "OPSLAKE_STACK_DIR": str(settings.stack_dir.resolve()),
