@@ -659,6 +659,9 @@ class DecisionApi:
                 logger.error("decision API query failed: %s", message)
                 error = ApiError(502, "the SQL engine failed the query", message)
                 response = self._error(error, exchange)
+        except Exception:  # a bug: still one audit line and a JSON answer, and the traceback logged
+            logger.exception("decision API failed on %s", request.url.path)
+            response = self._error(ApiError(500, "internal error"), exchange)
         exchange.status = response.status_code
         exchange.bytes_out = len(response.body)
         self.gateway._once(request, identity, API_ROUTE, exchange, started)()

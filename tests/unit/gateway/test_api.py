@@ -13,6 +13,7 @@ import base64
 import json
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from opslake.gateway.auth import mint_token
 from opslake.gateway.config import GatewayConfig
 from opslake.gateway.keys import create_api_key, init_state, revoke_api_key
 from opslake.gateway.login import SESSION_COOKIE
-from opslake.query import engine_for
+from opslake.query import QueryEngine, engine_for
 
 ISSUER, AUDIENCE = "api-issuer", "api-audience"
 CATALOG = "apitest"
@@ -270,13 +271,18 @@ def lake(isolated_lake: Callable[[str], Settings], spark: Any) -> Settings:
 
 @pytest.fixture(scope="module")
 def api(lake: Settings, spark: Any, api_state: Path) -> Iterator[TestClient]:
-    config = _config(api_state, ApiConfig(catalog=CATALOG, engine=lambda: engine_for(lake, spark)))
+    def open_engine() -> AbstractContextManager[QueryEngine]:
+        OPENED.append(1)
+        return engine_for(lake, spark)
+
+    config = _config(api_state, ApiConfig(catalog=CATALOG, engine=open_engine))
     with TestClient(build_app(config)) as client:
         client.headers.update(token(api_state, "readonly"))
         yield client
 
 
 pytest_spark = pytest.mark.integration
+OPENED: list[int] = []  # engines the api fixture's app opened
 
 
 @pytest_spark
@@ -306,6 +312,8 @@ def test_carbon_recommendations(api: TestClient) -> None:
 
 @pytest_spark
 def test_every_role_and_credential_kind_may_read(api: TestClient, api_state: Path) -> None:
+    api.get("/api/v1/carbon/daily")
+    assert OPENED == [1]  # once per app, however many requests (the other tests made more)
     path = "/api/v1/placement/plans?pool=p3"
     for role in ("admin", "user", "readonly"):
         answer = api.get(path, headers=token(api_state, role))
