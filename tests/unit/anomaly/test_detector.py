@@ -8,10 +8,13 @@ import pytest
 
 from opslake.anomaly.detector import (
     DEFAULT_CONFIG,
+    FEATURES,
     alert_events,
     detect,
     detect_series,
     envelope_exceedance,
+    feature_matrix,
+    recent_rows,
     season_rows,
 )
 
@@ -85,6 +88,64 @@ def test_alerts_merge_within_the_cooldown_and_reopen_after_it() -> None:
         (300, 300, 300),
         (700, 700, 700),
     ]
+
+
+def test_a_new_symptom_after_a_quiet_spell_reopens_an_alert() -> None:
+    n = 1000
+    exceeds = np.zeros(n, dtype=bool)
+    symptoms = np.zeros((n, 3), dtype=bool)
+    score = np.ones(n)
+    for row, feature in ((100, 0), (150, 1), (300, 1), (450, 0), (460, 2), (700, 2)):
+        exceeds[row] = symptoms[row, feature] = True
+    # 150: new symptom but only 50 quiet rows; 300: seen symptom; 450: symptom 0 seen at 100;
+    # 460: new symptom after 10 rows; 700: symptom 2 already in the alert, within the cooldown.
+    assert alert_events(exceeds, score, 300, symptoms, reopen=100) == [(100, 700, 100)]
+    symptoms[450, 0], symptoms[450, 2] = False, True  # 450: a new symptom after 150 quiet rows
+    assert alert_events(exceeds, score, 300, symptoms, reopen=100) == [
+        (100, 300, 100),
+        (450, 700, 450),
+    ]
+    assert alert_events(exceeds, score, 300) == [(100, 700, 100)]  # no symptoms: no re-opening
+
+
+def test_a_spike_pages_once_not_again_on_its_seasonal_echo() -> None:
+    x = _noise(4000, 9)
+    x[2500] += 60.0
+    found = detect(x, DAY)
+    season = FEATURES.index("season")
+    # The spike's top feature is "std", but its season residual exceeds too; one season later the
+    # residual is the spike mirrored, a "season" exceedance after 287 quiet rows ...
+    assert found.reason[2500] != season and found.exceeds[2500 + DAY]
+    assert found.reason[2500 + DAY] == season
+    assert [s for s, _, _ in found.events] == [2500]  # ... which stays inside the spike's alert
+
+
+def test_a_spike_no_longer_hides_a_smaller_one_for_history_rows() -> None:
+    x = _noise(3000, 10)
+    x[1000] += 40.0
+    x[1500] += 25.0  # inside the 1000-row envelope, which holds the first spike
+    found = detect(x)
+    assert [s for s, _, _ in found.events] == [1000, 1500]
+    assert FEATURES[found.reason[1500]] in ("value_recent", "diff_recent")
+    feats = feature_matrix(x, 0)
+    assert feats[1500, FEATURES.index("value")] == 0.0  # what v1 saw
+
+
+def test_the_season_feature_waits_for_a_whole_season_of_residuals() -> None:
+    daily = 20.0 * np.sin(np.arange(2000) * 2 * np.pi / DAY) + _noise(2000, 11)
+    early, late = daily.copy(), daily.copy()
+    early[DAY + 150] += 80.0  # 150 rows of residuals: v1 (100 needed) scored it, v2 waits
+    late[2 * DAY + 50] += 80.0
+    column = FEATURES.index("season")
+    assert not feature_matrix(early, DAY)[: 2 * DAY, column].any()
+    assert feature_matrix(late, DAY)[2 * DAY + 50, column] > 1.0
+
+
+def test_recent_rows_spans_three_seasons_within_bounds() -> None:
+    assert recent_rows(0) == 200  # no season: the floor
+    assert recent_rows(24) == 200  # hourly: 72 rows is too few for an IQR
+    assert recent_rows(288) == 864  # 5-minute: three days
+    assert recent_rows(1440) == 1000  # 1-minute: capped at history_rows
 
 
 def test_envelope_exceedance_units() -> None:
