@@ -47,7 +47,7 @@ def test_admin_reaches_upstream_with_forwarded_headers(gateway: GatewayUnderTest
     assert "x-hop" not in headers
     # response: upstream headers kept (both cookies), security headers added
     assert answer.headers["x-upstream"] == "yes"
-    assert answer.headers["set-cookie"] == "up=1; Path=/"
+    assert answer.headers["set-cookie"] == "up=1; Path=/datalake/trino"  # under the stripped prefix
     assert len(answer.headers.get_list("date")) == 1
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["content-security-policy"] == "frame-ancestors 'self'"
