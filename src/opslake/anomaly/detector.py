@@ -85,7 +85,11 @@ many false alarms); NAB's anomaly likelihood on the envelope score (Gaussian tai
 10-row mean against the previous 1000-2000 rows: false alarms on artificialNoAnomaly, 0.25-0.33);
 and calibrated empirical tail probabilities per feature (rolling rank, extended past the envelope
 by ``exp(-exceedance)``), max over features (0.45 at the only passing threshold) or Fisher-combined
-(misses artificialWithAnomaly or false alarms; < 0.27).
+(misses artificialWithAnomaly or false alarms; < 0.27). As changes to v2: a season residual against
+the closer of the last 2 or 3 seasons (no echo, but one false alarm on artificialWithAnomaly at
+cooldowns 100-300; 0.49-0.51); the std feature over 6 or 24 rows, over a 2000- or 3000-row
+envelope, or dropped (each fails on artificialWithAnomaly: F1 0.80-0.91; real 0.53-0.57, the best
+of them 0.571 with a 2000-row std envelope).
 """
 
 from __future__ import annotations
