@@ -561,6 +561,9 @@ def upstream_client(config: GatewayConfig) -> aiohttp.ClientSession:
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,  # never route loopback upstreams through an environment proxy
         raise_for_status=False,
+        # The services' own headers (UI cookies, CSPs) may pass aiohttp's 8 KiB default per line.
+        max_line_size=65536,
+        max_field_size=65536,
     )
 
 
