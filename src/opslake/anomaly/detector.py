@@ -89,7 +89,9 @@ by ``exp(-exceedance)``), max over features (0.45 at the only passing threshold)
 the closer of the last 2 or 3 seasons (no echo, but one false alarm on artificialWithAnomaly at
 cooldowns 100-300; 0.49-0.51); the std feature over 6 or 24 rows, over a 2000- or 3000-row
 envelope, or dropped (each fails on artificialWithAnomaly: F1 0.80-0.91; real 0.53-0.57, the best
-of them 0.571 with a 2000-row std envelope).
+of them 0.571 with a 2000-row std envelope); and an alert budget per series (a new alert needs a
+score of at least ``1 + c x`` the alerts opened in the last ``L`` rows; c 0.25-1, L 1000-5000:
+0.47-0.51, NAB 43-53, and c >= 0.5 at L 5000 fails on artificialWithAnomaly).
 """
 
 from __future__ import annotations
