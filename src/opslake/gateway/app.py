@@ -490,7 +490,9 @@ class Gateway:
         prefix (where the usual checks apply). Anything else is a plain 404.
         """
         referer = urlsplit(request.headers.get("referer", ""))
-        upstream = self.config.route(referer.path) if referer.path.startswith(PREFIX + "/") else None
+        upstream = (
+            self.config.route(referer.path) if referer.path.startswith(PREFIX + "/") else None
+        )
         try:
             self.auth.verify_token(request.cookies.get(login.SESSION_COOKIE) or "", via="session")
         except AuthError:
