@@ -285,6 +285,15 @@ def check_latest_plan_per_pool(api: TestClient) -> None:
     assert answer.json() == {"items": PLANS, "next_page_token": None}
     assert api.get("/api/v1/placement/plans?pool=p2").json()["items"] == [PLANS[1]]
     assert api.get("/api/v1/placement/plans?pool=nope").json()["items"] == []
+    # Values are literals, never SQL: an injection attempt is just a pool name no pool has.
+    for attempt in ("p1' OR '1'='1", "p1\\' OR 1=1 --", "p1\\", "x' UNION SELECT 1 --"):
+        answer = api.get("/api/v1/placement/plans", params={"pool": attempt})
+        assert (answer.status_code, answer.json()["items"]) == (200, []), attempt
+    events = api.get(
+        "/api/v1/anomalies/events",
+        params={"node_id": "n1' OR node_id <> '", "start": "2026-11-01", "end": "2026-11-03"},
+    )
+    assert (events.status_code, events.json()["items"]) == (200, [])
     for size in (1, 2):
         assert pages(api, "/api/v1/placement/plans", size) == PLANS
 

@@ -40,7 +40,7 @@ from opslake.query import QueryEngine, TrinoEngine
 pytestmark = [pytest.mark.integration, pytest.mark.stack]
 
 ANA = "apitest_analytics"
-EXAMPLES = int(os.environ.get("OPSLAKE_FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("OPSLAKE_FUZZ_EXAMPLES", "30"))
 
 
 def _drop(trino: QueryEngine) -> None:

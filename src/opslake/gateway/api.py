@@ -72,10 +72,14 @@ DEFAULT_PAGE_SIZE = 100
 # The route name of every decision API call in audit lines and metrics.
 API_ROUTE = Upstream("api", API_PREFIX + "/", "")
 
-# Names are identifiers the pipeline writes (pools, nodes, providers, regions): a strict pattern keeps
-# any other text out of the SQL before escaping is even needed.
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
+# Names (pools, nodes, providers, regions) are whatever the sources call them, e.g.
+# "azure-westeurope-D4s_v5" or a Prometheus instance "10.0.0.7:9100": printable ASCII, quotes and
+# backslashes included, since values reach SQL only as escaped literals (``bind``). A path segment
+# cannot hold "/" or a space.
+NAME_PATTERN = r"^[ -~]{1,256}$"
+SEGMENT_PATTERN = r"^[!-.0-~]{1,256}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=256)]
+Segment = Annotated[str, Field(pattern=SEGMENT_PATTERN, max_length=256)]
 PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]
 PageToken = Annotated[str, Field(min_length=1, max_length=2048)]
 
@@ -197,7 +201,7 @@ class RecommendationsParams(Params):
 
 
 class PoolPath(Params):
-    pool: Name = Field(description="The pool.", examples=["p1"])
+    pool: Segment = Field(description="The pool.", examples=["p1"])
 
 
 # --- responses ------------------------------------------------------------------------------------
