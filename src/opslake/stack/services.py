@@ -164,8 +164,9 @@ def _prepare_trino(settings: Settings) -> Launch:
     # node.data-dir is a container path in the shared file; natively it lives in the state dir.
     (etc / "node.properties").write_text(
         f"node.environment=opslake\nnode.id=opslake-trino-1\nnode.data-dir={data}\n"
-        # Loopback only (the default binds every interface): the gateway is the way in.
-        "node.bind-ip=127.0.0.1\n"
+        # Loopback only (the default binds every interface): the gateway is the way in. The node
+        # announces itself (to itself: coordinator and worker) at the same address, not the host's IP.
+        "node.bind-ip=127.0.0.1\nnode.internal-address=127.0.0.1\n"
     )
     data.mkdir(parents=True, exist_ok=True)
     env = {
