@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ from opslake.anomaly.detector import (
     detect_series,
     envelope_exceedance,
     feature_matrix,
+    habituation,
     recent_rows,
     season_rows,
 )
@@ -139,6 +142,53 @@ def test_the_season_feature_waits_for_a_whole_season_of_residuals() -> None:
     column = FEATURES.index("season")
     assert not feature_matrix(early, DAY)[: 2 * DAY, column].any()
     assert feature_matrix(late, DAY)[2 * DAY + 50, column] > 1.0
+
+
+def test_habituation_counts_each_features_own_past_episodes() -> None:
+    config = replace(
+        DEFAULT_CONFIG,
+        warmup_rows=1,
+        habit_level=1.0,
+        habit_rows=5,
+        habit_free=1,
+        habit_factor=0.5,
+    )
+    feats = np.zeros((12, 2))
+    feats[[1, 2, 4, 6], 0] = [2.0, 2.0, 1.0, 3.0]  # episodes open at rows 1 (two rows), 4 and 6
+    feats[0, 1] = 5.0  # in warm-up: not an episode
+    divisor = habituation(feats, config)
+    # Episodes in rows t-5 .. t-1 of column 0: 0 0 1 1 1 2 2 2 2 2 1 1; the first one is free.
+    expected = [1.0] * 5 + [1.5] * 5 + [1.0] * 2
+    np.testing.assert_array_equal(divisor[:, 0], expected)
+    np.testing.assert_array_equal(divisor[:, 1], np.ones(12))
+
+
+def test_a_feature_that_keeps_firing_in_one_series_habituates() -> None:
+    rng = np.random.default_rng(12)
+    x = 50.0 + rng.normal(0.0, 1.0, 16000)
+    burst = np.random.default_rng(5).normal(0.0, 2.5, 12)
+    for start in range(1500, 15000, 1500):
+        x[start : start + 12] = 50.0 + burst  # the same variance burst every 1500 rows
+    x[15500:] += 10.0
+    found = detect(x)
+    unhabituated = detect(x, 0, replace(DEFAULT_CONFIG, habit_factor=0.0))
+    assert [s for s, _, _ in unhabituated.events] == [
+        1509,
+        3009,
+        4509,
+        6009,
+        7509,
+        12009,
+        13509,
+        15500,
+    ]
+    # The std feature pages for the first bursts, then needs more; the level shift still pages.
+    assert [s for s, _, _ in found.events] == [1509, 3009, 4509, 6009, 15500]
+    for cut in (
+        6100,
+        12100,
+    ):  # habituation counts only past rows: cutting the future changes nothing
+        np.testing.assert_array_equal(detect(x[:cut]).score, found.score[:cut])
 
 
 def test_recent_rows_spans_three_seasons_within_bounds() -> None:
