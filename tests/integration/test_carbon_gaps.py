@@ -7,6 +7,7 @@ every other row exactly as it would have without the gaps.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -119,3 +120,29 @@ def test_rows_without_gaps_are_computed_exactly_as_without_gaps(
     assertDataFrameEqual(usage(lake), expected, rtol=0.0, atol=0.0)
     # The gap hour's other nodes are still there; only the affected node-hours are missing.
     assert usage(lake).count() == expected.count()
+
+
+def test_daily_batches_that_reuse_workload_ids_get_one_recommendation_each(
+    spark: SparkSession,
+    isolated_lake: Callable[[str], Settings],
+    lakes: tuple[Settings, Settings, dict[str, object], dict[str, str], Telemetry],
+) -> None:
+    """Each daily ingest numbers its workloads from wl-000000 (Airflow lands one day at a time), so
+    a workload id names a different workload on each day: the carbon advice must join on the day."""
+    clean, *_ = lakes
+    lake = isolated_lake("carbon_daily_ids")
+    next_day = "2026-11-17"
+    second = generate(replace(CONFIG, start=pd.Timestamp(next_day, tz="UTC")))
+    assert set(second.workloads["workload_id"]) & set(generate(CONFIG).workloads["workload_id"])
+    land.run(lake, generate(CONFIG), batch_id="day1", logical_date=DAY)
+    land.run(lake, second, batch_id="day2", logical_date=next_day)
+    lineage = LineageRecorder(lake)
+    for name in ("ingest", "placement", "carbon"):
+        run_step(spark, lake, STEPS[name], [DAY, next_day], lineage)
+    advice = spark.table(lake.table("analytics", "carbon_recommendations"))
+    keys = ["dt", "workload_id", "kind"]
+    assert advice.count() == advice.select(*keys).distinct().count() > 0
+    # The first day's advice is what that day alone gives.
+    first_day = advice.where(F.col("dt") == F.lit(DAY).cast("date"))
+    alone = spark.table(clean.table("analytics", "carbon_recommendations"))
+    assertDataFrameEqual(first_day, alone, rtol=0.0, atol=0.0)

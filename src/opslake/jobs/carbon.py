@@ -154,7 +154,9 @@ def recommendations(ctx: StepContext) -> DataFrame:
         ctx.read("analytics.placements")
         .where(F.col("placed"))
         .select("dt", "workload_id", "pool_id")
-        .join(ctx.read("telemetry.workloads").drop("dt"), on="workload_id", how="inner")
+        # On the day too: workload ids are unique within a day's batch, not across days (each
+        # daily ingest numbers its workloads from the start).
+        .join(ctx.read("telemetry.workloads"), on=["dt", "workload_id"], how="inner")
     )
     columns = CARBON_RECOMMENDATIONS.columns
 
