@@ -186,7 +186,7 @@ def test_the_pipeline_s_decisions_as_trino_has_them(lake_api: TestClient, stack:
         "(SELECT max(dt) FROM lake.analytics.carbon_recommendations) "
         "ORDER BY saving_gco2e DESC, workload_id, kind"
     )
-    recommendations = pages(lake_api, "/api/v1/carbon/recommendations", 10)
+    recommendations = pages(lake_api, "/api/v1/carbon/recommendations", 100)
     assert [(r["workload_id"], r["kind"]) for r in recommendations] == [
         tuple(row) for row in advice.itertuples(index=False)
     ]
