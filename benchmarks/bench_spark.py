@@ -1,6 +1,7 @@
 """Spark throughput against single-process baselines on the same rows, in the same process.
 
 - anomaly scoring: ``mapInArrow`` with a broadcast model vs scikit-learn called directly;
+- anomaly events: the detector per node and metric (``applyInPandas``) vs the same calls in one process;
 - carbon: the ``mapInArrow`` CCF transform vs the same function over one Arrow table with numpy;
 - ingest: the ingest step (read, validate, quarantine, commit) vs a plain Parquet -> Iceberg copy of the
   same landing files, and the data files per date of every table after a whole pipeline run.
@@ -98,6 +99,48 @@ def anomaly_rows(spark: object, quick: bool) -> list[BenchRow]:
             value=rows / spark_s, unit="rows/s", baseline=rows / direct_s,
             baseline_name="scikit-learn direct, 1 process", target=">= 0.7x", met=direct_s / spark_s >= 0.7,
             note=f"{rows} rows, 2 cores", extra={"rows": rows, "spark_s": spark_s, "direct_s": direct_s},
+        )
+    ]  # fmt: skip
+
+
+def event_rows(spark: object, quick: bool) -> list[BenchRow]:
+    """The detector path of the anomaly_score job: ``detect_series`` per node and metric through
+    ``groupBy().applyInPandas`` (the job's :func:`series_events`) vs the same calls in one process."""
+    from pyspark.sql import SparkSession
+
+    from opslake.anomaly.detector import DETECTOR_VERSION
+    from opslake.anomaly.features import METRICS
+    from opslake.jobs.anomaly import EVENT_SCHEMA, series_events
+    from opslake.lake.tables import spark_schema
+
+    assert isinstance(spark, SparkSession)
+    tel = generate(GeneratorConfig(days=7, nodes=20 if quick else 100, workloads=10, seed=3))
+    keys = ["ts", "node_id", "provider", "region"]
+    long = tel.node_metrics[[*keys, *METRICS]].melt(keys, list(METRICS), "metric", "value")
+    long["value"] = long["value"].astype(float)
+    rows = len(long)
+    groups = [g for _, g in long.groupby(["node_id", "metric"], sort=True)]
+    direct_s = _best_of(2, lambda: [series_events(g) for g in groups])
+    frame = spark.createDataFrame(long).repartition(2).cache()
+    frame.count()
+    spark_s = _best_of(
+        2,
+        lambda: (
+            frame.groupBy("node_id", "metric")
+            .applyInPandas(series_events, spark_schema(EVENT_SCHEMA))
+            .write.format("noop")
+            .mode("overwrite")
+            .save()
+        ),
+    )
+    frame.unpersist()
+    return [
+        BenchRow(
+            benchmark="anomaly events", metric="rows/s through Spark (detect_series per node x metric)",
+            value=rows / spark_s, unit="rows/s", baseline=rows / direct_s,
+            baseline_name="the same detect_series calls, 1 process",
+            note=f"{rows} rows in {len(groups)} series, 2 cores, detector {DETECTOR_VERSION}",
+            extra={"rows": rows, "spark_s": spark_s, "direct_s": direct_s},
         )
     ]  # fmt: skip
 
@@ -231,6 +274,7 @@ def run(quick: bool = False) -> list[BenchRow]:
         return (
             ingest_rows(spark, settings, quick)
             + anomaly_rows(spark, quick)
+            + event_rows(spark, quick)
             + carbon_rows(spark, quick)
         )
     finally:
