@@ -72,10 +72,14 @@ _GATEWAY_CSP = (
 class Guard:
     """ASGI middleware run before routing: canonical paths, clean headers, body size, headers out."""
 
-    def __init__(self, app: ASGIApp, max_body: int, tls: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body: int, tls: bool, encoded_slash_prefixes: tuple[str, ...] = ()
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.tls = tls
+        # See Upstream.encoded_slashes; matched against the raw path, so encoded once here.
+        self.encoded_slash_prefixes = tuple(p.encode() for p in encoded_slash_prefixes)
         # Built once: every response gets them.
         self._proxied_headers = self._security_headers(proxied=True)
         self._own_headers = self._security_headers(proxied=False)
@@ -95,7 +99,11 @@ class Guard:
 
     def _refusal(self, scope: Scope) -> tuple[int, str]:
         try:
-            check_path(scope.get("raw_path") or scope["path"].encode(), scope["path"])
+            path: str = scope["path"]
+            raw: bytes = scope.get("raw_path") or path.encode()
+            # The prefix itself must be literal on the wire: only the upstream's own segments may
+            # carry %2F (so routing on the decoded path and forwarding the raw one agree).
+            check_path(raw, path, encoded_slashes=raw.startswith(self.encoded_slash_prefixes))
             check_headers(scope["headers"])
         except PathRejectedError as exc:
             return 400, str(exc)
@@ -623,7 +631,12 @@ def build_app(config: GatewayConfig, clock: Callable[[], float] = time.monotonic
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
-    app.add_middleware(Guard, max_body=config.max_body_bytes, tls=config.tls)
+    app.add_middleware(
+        Guard,
+        max_body=config.max_body_bytes,
+        tls=config.tls,
+        encoded_slash_prefixes=tuple(u.match for u in config.upstreams if u.encoded_slashes),
+    )
     return app
 
 

@@ -26,6 +26,8 @@ class Upstream:
         preserve_host: Forward the client's ``Host`` (so a UI builds links to the gateway) instead of
             the upstream's.
         inject_headers: Headers the gateway adds (e.g. Jupyter's token); they replace client values.
+        encoded_slashes: Its paths may carry ``%2F`` inside a segment (Marquez names namespaces
+            like ``s3://lake`` in its paths); dot components stay refused (``paths.check_path``).
     """
 
     name: str
@@ -35,6 +37,7 @@ class Upstream:
     health_path: str = "/"
     preserve_host: bool = True
     inject_headers: tuple[tuple[str, str], ...] = ()
+    encoded_slashes: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ def default_upstreams(settings: Settings) -> tuple[Upstream, ...]:
             f"{PREFIX}/marquez/",
             settings.gateway_marquez_web_url,
             strip=f"{PREFIX}/marquez",
+            encoded_slashes=True,  # the UI's own routes: /lineage/dataset/<namespace>/<name>
         ),
         # The API under the web UI's prefix: /datalake/marquez/api/v1/... -> :5000/api/v1/...
         Upstream(
@@ -116,6 +120,7 @@ def default_upstreams(settings: Settings) -> tuple[Upstream, ...]:
             settings.lineage_url.rstrip("/"),
             strip=f"{PREFIX}/marquez",
             health_path="/api/v1/namespaces",
+            encoded_slashes=True,
         ),
         Upstream(
             "minio",

@@ -170,6 +170,13 @@ def make_config(state: Path, upstream_url: str, dead_url: str, **overrides: Any)
         ),
         Upstream("spark", "/datalake/spark/", dead_url, strip="/datalake/spark"),
         Upstream("slow", "/datalake/slow/", upstream_url),
+        Upstream(
+            "marquez",
+            "/datalake/marquez/",
+            upstream_url,
+            strip="/datalake/marquez",
+            encoded_slashes=True,
+        ),
     )
     settings: dict[str, Any] = {
         "state_dir": state,
