@@ -69,3 +69,14 @@ def door(stack: Stack, first_run: dict[str, Any]) -> Iterator[str]:
     started = manager.up(stack.settings, wanted)
     yield gateway_url(stack.settings)
     manager.down(stack.settings, [s.name for s in started if s.name not in already])
+
+
+@pytest.fixture(scope="module")
+def jupyter(stack: Stack) -> Iterator[Settings]:
+    """The `jupyter` service of the stack, started here unless it already runs."""
+    settings = stack.settings
+    running = any(s.healthy for s in manager.status(settings, ["jupyter"]))
+    manager.up(settings, ["jupyter"])
+    yield settings
+    if not running:
+        manager.down(settings, ["jupyter"])

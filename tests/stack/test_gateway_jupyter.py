@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from stacklib import Stack
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
@@ -32,7 +31,6 @@ from opslake.gateway.app import build_app, server_config
 from opslake.gateway.auth import mint_token
 from opslake.gateway.config import gateway_config
 from opslake.gateway.keys import init_state
-from opslake.stack import manager
 from opslake.stack.jupyter import status
 
 pytestmark = [pytest.mark.integration, pytest.mark.stack]
@@ -52,17 +50,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def jupyter(stack: Stack) -> Iterator[Settings]:
-    """The `jupyter` service of the stack, started here unless it already runs."""
-    settings = stack.settings
-    running = any(s.healthy for s in manager.status(settings, ["jupyter"]))
-    manager.up(settings, ["jupyter"])
-    yield settings
-    if not running:
-        manager.down(settings, ["jupyter"])
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,7 +20,6 @@ from stacklib import RUN_ARGS, Stack
 
 from opslake.config import REPO_ROOT, Settings
 from opslake.query import TrinoEngine
-from opslake.stack import manager
 from opslake.stack.jupyter import api_url, jupyter_env, notebooks_dir
 from opslake.telemetry import GeneratorConfig
 
@@ -32,17 +30,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.stack]
 
 NOTEBOOKS = sorted(p.name for p in (REPO_ROOT / "notebooks").glob("*.ipynb"))
 NOTEBOOK_TIMEOUT_S = 300  # per cell; each notebook takes well under a minute on Trino
-
-
-@pytest.fixture(scope="module")
-def jupyter(stack: Stack) -> Iterator[Settings]:
-    """The `jupyter` service of the stack, started here unless it already runs."""
-    settings = stack.settings
-    running = any(s.healthy for s in manager.status(settings, ["jupyter"]))
-    manager.up(settings, ["jupyter"])
-    yield settings
-    if not running:
-        manager.down(settings, ["jupyter"])
 
 
 def _stdout(notebook: Any) -> str:
